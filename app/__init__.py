@@ -1,0 +1,1 @@
+"""Accord: the gateway service (HTTP, CLI, identity, federation engine, enforcement, web UI)."""

@@ -1,0 +1,335 @@
+"""The guard: before an ``_entities`` fetch of a subject, decide what each person's fields may
+be asked for, so that withheld data never leaves the agency that holds it.
+
+Every (subject, providing agency, category) the request's plan will need is decided in one
+call of the decision engine the first time a subject shows up (later fetches of the same
+request hit the request's memo). Representations are then grouped by the set of fields they
+may select; the executor sends one request per group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from app.enforcement import context
+from app.enforcement.context import Disclosed, Refused, RequestContext
+from app.enforcement.governed import GovernedFields
+from app.enforcement.metrics import Metrics
+from app.federation.executor import EntityDecision, EntityRequest, Fetch
+from app.federation.response import materialize
+from ledger.decisions import Decision, DecisionEngine, DecisionRequest
+from ledger.registry import ms_to_datetime
+
+log = logging.getLogger("accord.enforcement")
+
+# Pseudonyms are kept in memory briefly (the secret store keeps secrets for 60 s): long enough
+# that a busy person costs no lookup, short enough that an erasure soon stops being used.
+PSEUDONYM_TTL = 30.0
+PSEUDONYM_MEMO = 100_000
+
+
+def subject_id(rep: dict[str, Any], keys: frozenset[str]) -> str:
+    """The person's identifier from a representation: the key's value, or for a compound key
+    its fields as canonical JSON."""
+    if len(keys) == 1:
+        (key,) = keys
+        return str(rep.get(key))
+    return orjson.dumps({k: rep.get(k) for k in keys}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class Guard:
+    """The executor's entity hook; see the module docstring."""
+
+    def __init__(
+        self,
+        governed: GovernedFields,
+        engine: DecisionEngine,
+        pseudonym: Callable[[str], str],
+        *,
+        dry_run: bool = False,
+        metrics: Metrics | None = None,
+        before_decide: Callable[[], None] | None = None,
+        state_lock: threading.Lock | None = None,
+    ) -> None:
+        self.governed = governed
+        self.engine = engine
+        self.pseudonym = pseudonym
+        self.dry_run = dry_run
+        self.metrics = metrics or Metrics()
+        self.before_decide = before_decide
+        self.state_lock = state_lock or threading.Lock()
+        self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lookup_lock = threading.Lock()
+        self._governed: weakref.WeakKeyDictionary[Fetch, dict[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pairs_of: weakref.WeakKeyDictionary[Fetch, frozenset] = weakref.WeakKeyDictionary()
+        self._keys_of: weakref.WeakKeyDictionary[Fetch, dict[str, list[str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def governed_names(self, fetch: Fetch) -> dict[str, str]:
+        """The fetch's governed top-level fields and their categories (computed once)."""
+        found = self._governed.get(fetch)
+        if found is None:
+            category = self.governed.category
+            found = {}
+            for node in fetch.sel.fields.values():
+                cat = category(fetch.rep_type, node.name)
+                if cat is not None:
+                    found[node.name] = cat
+            self._governed[fetch] = found
+        return found
+
+    def response_keys(self, fetch: Fetch) -> dict[str, list[str]]:
+        """Per governed field of ``fetch``, the response keys the client asked for it under."""
+        found = self._keys_of.get(fetch)
+        if found is None:
+            found = {name: _keys_of(fetch, name) for name in self.governed_names(fetch)}
+            self._keys_of[fetch] = found
+        return found
+
+    def _pairs(self, fetch: Fetch) -> frozenset[tuple[str, str]]:
+        """(providing agency, category) pairs ``fetch`` needs decided."""
+        found = self._pairs_of.get(fetch)
+        if found is None:
+            found = frozenset((fetch.service, c) for c in self.governed_names(fetch).values())
+            self._pairs_of[fetch] = found
+        return found
+
+    async def __call__(self, request: EntityRequest) -> EntityDecision | None:
+        fetch = request.fetch
+        if not self.governed.is_subject(fetch.rep_type):
+            return None
+        governed = self.governed_names(fetch)
+        if not governed:
+            return None
+        count = len(request.representations)
+        keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
+        ungoverned = frozenset(
+            n for n in request.candidate_fields if n not in governed and n != "__typename"
+        )
+        if not ungoverned - keys:
+            ungoverned = frozenset()  # nothing worth a call without a governed field
+        ctx = context.current.get()
+        if ctx is None:  # no enforced request around this fetch: nothing governed leaves
+            log.error("entity fetch of %s outside an enforced request", fetch.rep_type)
+            return EntityDecision([ungoverned] * count)
+        try:
+            subjects = await self._pseudonyms(ctx, request.representations, fetch.rep_type)
+            self._decide(ctx, fetch, subjects, governed)
+        except Exception as exc:  # consent state unreadable: fail closed
+            log.error("consent decision failed, withholding governed fields: %s", exc)
+            self.metrics.decision_failures += 1
+            errors = []
+            for owners in request.owners:
+                for _, chain in owners:
+                    path = materialize(chain)
+                    for name in governed:
+                        for key in _keys_of(fetch, name):
+                            errors.append(_unavailable(path + [key]))
+            return EntityDecision([ungoverned] * count, errors)
+        return self._apply(ctx, request, subjects, governed, ungoverned)
+
+    # -- deciding ------------------------------------------------------------------------
+
+    async def _pseudonyms(
+        self, ctx: RequestContext, reps: list[dict[str, Any]], rep_type: str
+    ) -> list[str]:
+        """The pseudonym of each representation's person. Known ones come from memory; the
+        others are looked up (a new person's secret is created, a database write) together,
+        off the event loop."""
+        keys = self.governed.key_fields.get(rep_type, frozenset())
+        ids = [subject_id(rep, keys) for rep in reps]
+        known = ctx.pseudonyms
+        memo = self._memo
+        now = time.monotonic()
+        missing: list[str] = []
+        for sid in ids:
+            if sid in known:
+                continue
+            hit = memo.get(sid)
+            if hit is not None and hit[1] > now:
+                known[sid] = hit[0]
+            else:
+                missing.append(sid)
+        if missing:
+            found = await asyncio.to_thread(self._lookup, list(dict.fromkeys(missing)))
+            expires = time.monotonic() + PSEUDONYM_TTL
+            for sid, value in found.items():
+                known[sid] = value
+                memo[sid] = (value, expires)
+                memo.move_to_end(sid)
+            while len(memo) > PSEUDONYM_MEMO:
+                memo.popitem(last=False)
+        return [known[sid] for sid in ids]
+
+    def _lookup(self, ids: list[str]) -> dict[str, str]:
+        with self._lookup_lock:  # the secret store's cache is not shared between threads
+            return {sid: self.pseudonym(sid) for sid in ids}
+
+    def _decide(
+        self, ctx: RequestContext, fetch: Fetch, subjects: list[str], governed: dict[str, str]
+    ) -> None:
+        decisions = ctx.decisions
+        own = self._pairs(fetch)
+        unique = [
+            subject
+            for subject in dict.fromkeys(subjects)
+            if any((subject, p, c) not in decisions for p, c in own)
+        ]
+        if not unique:
+            return
+        # Decide what the rest of the plan will ask about these people too, in the same call.
+        pairs = set(own)
+        for other in ctx.fetches:
+            if other.kind == "entity" and other.rep_type == fetch.rep_type:
+                pairs |= self._pairs(other)
+        needed: dict[tuple[str, str, str], None] = {}
+        for subject in unique:
+            for provider, category in pairs:
+                key = (subject, provider, category)
+                if key not in decisions:
+                    needed[key] = None
+        if ctx.decision_calls == 0 and self.before_decide is not None:
+            self.before_decide()
+        principal = ctx.principal
+        requests = [
+            DecisionRequest(
+                requester_agency=principal.agency,
+                requester_kind=ctx.requester_kind,
+                user=ctx.user,
+                roles=principal.roles,
+                purpose=principal.purpose or "",
+                subject=subject,
+                provider=provider,
+                category=category,
+                justification=ctx.justification,
+                court_order=ctx.court_order,
+            )
+            for subject, provider, category in needed
+        ]
+        with self.state_lock:  # the ledger's writer thread folds batches into the same state
+            made = self.engine.decide(requests, at=ms_to_datetime(ctx.decided_at))
+        ctx.decision_calls += 1
+        self.metrics.decisions += len(made)
+        for key, request, decision in zip(needed, requests, made, strict=True):
+            decisions[key] = decision
+            ctx.requests[key] = request
+
+    # -- applying ------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        ctx: RequestContext,
+        request: EntityRequest,
+        subjects: list[str],
+        governed: dict[str, str],
+        ungoverned: frozenset[str],
+    ) -> EntityDecision:
+        fetch = request.fetch
+        provider = fetch.service
+        everything = frozenset(request.candidate_fields)
+        keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
+        response_keys = self.response_keys(fetch)
+        coordinates = {name: f"{fetch.rep_type}.{name}" for name in governed}
+        allowed: list[frozenset[str] | None] = []
+        errors: list[dict[str, Any]] = []
+        for position, subject in enumerate(subjects):
+            owners = request.owners[position] if position < len(request.owners) else []
+            paths = [materialize(chain) for _, chain in owners]
+            permitted = set(ungoverned)
+            for name, category in governed.items():
+                key = (subject, provider, category)
+                decision = ctx.decisions[key]
+                decision_request = ctx.requests[key]
+                coordinate = coordinates[name]
+                where = [path + [k] for path in paths for k in response_keys[name]]
+                if decision.permit or self.dry_run:
+                    permitted.add(name)
+                    self._disclosed(ctx, decision_request, decision, coordinate, category, where)
+                if not decision.permit:
+                    self._refused(ctx, decision_request, decision, coordinate, category)
+                    if not self.dry_run and not decision.silent:
+                        errors.extend(_withheld(decision, coordinate, category, p) for p in where)
+            if permitted >= everything - {"__typename"}:
+                allowed.append(None)
+            elif permitted - keys:
+                allowed.append(frozenset(permitted))
+            else:
+                allowed.append(frozenset())  # only the key is left: no call at all
+        return EntityDecision(allowed, errors)
+
+    def _disclosed(
+        self,
+        ctx: RequestContext,
+        request: DecisionRequest,
+        decision: Decision,
+        coordinate: str,
+        category: str,
+        where: list[list[Any]],
+    ) -> None:
+        record = ctx.disclosed.get((request.subject, request.provider))
+        if record is None:
+            record = ctx.disclosed[(request.subject, request.provider)] = Disclosed(request)
+        record.fields[coordinate] = category
+        if decision.permit:
+            if all(d is not decision for d in record.decisions):
+                record.decisions.append(decision)
+            if decision.break_glass:
+                record.break_glass[coordinate] = category
+            for obligation in decision.obligations:
+                ctx.obligations.setdefault(obligation, []).extend(where)
+        else:
+            record.unpermitted.add(coordinate)
+        record.paths.extend(where)
+
+    def _refused(
+        self,
+        ctx: RequestContext,
+        request: DecisionRequest,
+        decision: Decision,
+        coordinate: str,
+        category: str,
+    ) -> None:
+        key = (request.subject, request.provider, decision.rule, decision.code or "")
+        record = ctx.refused.get(key)
+        if record is None:
+            record = ctx.refused[key] = Refused(request, decision)
+        record.fields[coordinate] = category
+
+
+def _keys_of(fetch: Fetch, name: str) -> list[str]:
+    """The response keys under which the client asked for field ``name``."""
+    return [node.restore or node.key for node in fetch.sel.fields.values() if node.name == name]
+
+
+def _withheld(decision: Decision, coordinate: str, category: str, path: list) -> dict[str, Any]:
+    code = decision.code or "POLICY_DENIED"
+    return {
+        "message": f"{coordinate} withheld: {decision.reason}",
+        "path": path,
+        "extensions": {
+            "code": code,
+            "category": category,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        },
+    }
+
+
+def _unavailable(path: list) -> dict[str, Any]:
+    return {
+        "message": "governed data withheld: the consent ledger is unavailable",
+        "path": path,
+        "extensions": {"code": "LEDGER_UNAVAILABLE"},
+    }

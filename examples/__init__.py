@@ -1,0 +1,1 @@
+"""Demo partner agencies with synthetic people."""
