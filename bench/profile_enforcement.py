@@ -1,0 +1,340 @@
+"""Where the enforcing gateway's CPU goes: the gateway app run in-process (no HTTP server in
+front) against the stand-in agencies of ``bench/enforcement.py``, driven by concurrent ASGI
+calls, under pyinstrument.
+
+    python bench/profile_enforcement.py [--requests 3000] [--concurrency 32] [--plain]
+        [--html profile.html]
+
+Prints JSON: requests, wall and process CPU time per request, and the top functions by own
+time. The profile includes the ledger writer thread only as time the event loop waited for
+it; CPU per request counts every thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.append(str(BENCH))  # after the project: bench/ledger.py must not hide the package
+
+import enforcement as bench  # noqa: E402
+
+
+async def _call(app, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def _drive(app, people, token, requests: int, concurrency: int) -> int:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+    bodies = [
+        orjson.dumps({"query": bench.QUERY, "variables": {"id": person}}) for person in people
+    ]
+    counter = iter(range(requests))
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        for n in counter:
+            status, body = await _call(app, bodies[n % len(bodies)], headers)
+            if status != 200 or b'"errors"' in body:
+                failures += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return failures
+
+
+async def _run(args, workdir: Path, config: Path, people, token) -> dict:
+    from app.server import create_app
+    from app.settings import load_settings
+
+    if args.without_history:
+        from ledger.history import HistoryIndex
+
+        HistoryIndex.on_commit = lambda self, connection, committed: None  # type: ignore
+    if args.without_ledger:
+        from ledger.log import Ledger, Receipt
+
+        async def append_all(self, entries):  # nothing recorded: for attribution only
+            batch = list(entries)
+            for entry in batch:
+                entry.checked_bytes()
+            return [Receipt(n, b"", "") for n in range(len(batch))]
+
+        Ledger.append_all = append_all  # type: ignore[method-assign]
+    if args.switch_interval:
+        import app.enforcement.service as service
+
+        service.SWITCH_INTERVAL = args.switch_interval
+    hook_cpu = _time_hooks() if args.hooks else None
+    settings = load_settings(config)
+    app = create_app(settings)
+    lifespan_messages = asyncio.Queue()
+    await lifespan_messages.put({"type": "lifespan.startup"})
+    started = asyncio.Event()
+
+    async def receive():
+        return await lifespan_messages.get()
+
+    async def send(message):
+        if message["type"].startswith("lifespan.startup"):
+            started.set()
+
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    )
+    await started.wait()
+    try:
+        await _drive(app, people, token, min(args.requests, 300), args.concurrency)  # warm up
+        profiler = None
+        writer = _profile_writer() if args.writer else None
+        if not args.no_profile and writer is None:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        wall, cpu, threads = time.perf_counter(), time.process_time(), _thread_cpu()
+        failures = await _drive(app, people, token, args.requests, args.concurrency)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        after = _thread_cpu()
+        by_thread = {
+            name: round((after[name] - threads.get(name, 0.0)) / args.requests * 1e6, 1)
+            for name in after
+        }
+        result = {
+            "mode": "plain" if args.plain else "enforced",
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "failures": failures,
+            "wall_us_per_request": round(wall / args.requests * 1e6, 1),
+            "cpu_us_per_request": round(cpu / args.requests * 1e6, 1),
+            # The event loop's thread, the ledger's writer, and the worker threads together.
+            "cpu_us_per_request_by_thread": {k: v for k, v in by_thread.items() if v >= 1},
+        }
+        if hook_cpu is not None:
+            result["writer_cpu_us_per_request_by_part"] = {
+                name: round(seconds / args.requests * 1e6, 1) for name, seconds in hook_cpu.items()
+            }
+        if writer is not None:
+            result["writer_top_own_time"] = writer(args.requests)
+        if profiler is not None:
+            profiler.stop()
+            session = profiler.last_session
+            result["top_own_time"] = _top(session, args.requests)
+            if args.html:
+                Path(args.html).write_text(profiler.output_html(), encoding="utf-8")
+            if args.text:
+                Path(args.text).write_text(
+                    profiler.output_text(unicode=False, color=False, show_all=False),
+                    encoding="utf-8",
+                )
+        return result
+    finally:
+        await lifespan_messages.put({"type": "lifespan.shutdown"})
+        await lifespan
+
+
+def _time_hooks() -> dict[str, float]:
+    """Thread CPU spent in each commit hook, in the signing of checkpoints and in whole
+    batches (accumulated from the moment of the call; warm-up included, so read as ratios)."""
+    from ledger import history, log, registry
+
+    spent: dict[str, float] = {"batch": 0.0, "history hook": 0.0, "registry hook": 0.0}
+
+    def timed(name, function):
+        def run(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.thread_time() - start
+
+        return run
+
+    history.HistoryIndex.on_commit = timed("history hook", history.HistoryIndex.on_commit)
+    registry.Registry.on_commit = timed("registry hook", registry.Registry.on_commit)
+    log.Ledger._transaction = timed("batch", log.Ledger._transaction)
+    log.Ledger._sign = timed("checkpoint signature", log.Ledger._sign)
+    return spent
+
+
+def _profile_writer():
+    """Profile the ledger's writer thread (cProfile around each batch); returns a function
+    that stops and reports µs of own time per request by function."""
+    import cProfile
+    import pstats
+
+    from ledger.log import Ledger
+
+    profile = cProfile.Profile()
+    original = Ledger._commit_sync
+
+    def profiled(self, batch):
+        profile.enable()
+        try:
+            return original(self, batch)
+        finally:
+            profile.disable()
+
+    Ledger._commit_sync = profiled
+
+    def report(requests: int, count: int = 25) -> list[dict]:
+        Ledger._commit_sync = original
+        stats = pstats.Stats(profile).stats
+        ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:count]
+        return [
+            {
+                "function": f"{name} ({Path(file).name}:{line})",
+                "us_per_request": round(row[2] / requests * 1e6, 1),
+                "calls_per_request": round(row[1] / requests, 2),
+            }
+            for (file, line, name), row in ranked
+        ]
+
+    return report
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread, by name (pool threads of one pool summed)."""
+    import os
+    import threading
+
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "event loop" if thread is threading.main_thread() else thread.name.split("_")[0]
+        name = name.rstrip("0123456789").rstrip("-") or thread.name
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _top(session, requests: int, count: int = 25) -> list[dict]:
+    """Functions by own (self) time, in µs per request."""
+    own: dict[str, float] = {}
+
+    def walk(frame) -> None:
+        key = f"{frame.function} ({Path(frame.file_path or '?').name}:{frame.line_no})"
+        own[key] = own.get(key, 0.0) + frame.total_self_time
+        for child in frame.children:
+            walk(child)
+
+    root = session.root_frame()
+    if root is not None:
+        walk(root)
+    ranked = sorted(own.items(), key=lambda item: -item[1])[:count]
+    return [{"function": k, "us_per_request": round(v / requests * 1e6, 1)} for k, v in ranked]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--plain", action="store_true", help="enforcement off")
+    parser.add_argument("--no-profile", action="store_true", help="time only")
+    parser.add_argument("--writer", action="store_true", help="profile the ledger's writer")
+    parser.add_argument("--hooks", action="store_true", help="CPU of the writer's parts")
+    parser.add_argument(
+        "--switch-interval", type=float, help="the interpreter's switch interval (seconds)"
+    )
+    parser.add_argument(
+        "--without-ledger",
+        action="store_true",
+        help="answer appends without recording (attribution only: nothing is durable)",
+    )
+    parser.add_argument(
+        "--without-history", action="store_true", help="leave out the history index hook"
+    )
+    parser.add_argument("--html", help="write pyinstrument's HTML report here")
+    parser.add_argument("--text", help="write pyinstrument's call tree here")
+    args = parser.parse_args()
+
+    from app.federation.compose import SubgraphSource, compose
+    from examples.agencies.base import agency_schema
+
+    workdir = Path(tempfile.mkdtemp(prefix="accord-profile-enforcement-"))
+    ports = {name: bench.free_port() for name in bench.AGENCIES}
+    agencies = bench.spawn(
+        [sys.executable, bench.__file__, "--agencies", ",".join(str(p) for p in ports.values())],
+        None,
+        None,
+        workdir / "agencies.log",
+    )
+    try:
+        for port in ports.values():
+            bench.wait_ready(f"http://127.0.0.1:{port}/healthz", agencies, workdir / "agencies.log")
+        supergraph = workdir / "supergraph.graphql"
+        supergraph.write_text(
+            compose(
+                [
+                    SubgraphSource(n, f"http://127.0.0.1:{p}/graphql", agency_schema(n).as_str())
+                    for n, p in ports.items()
+                ]
+            ),
+            encoding="utf-8",
+        )
+        people = [f"P{n:06d}" for n in range(args.people)]
+        config = bench.write_config(workdir, supergraph, bench.free_port(), not args.plain)
+        if not args.plain:
+            bench.prepare_ledger(workdir, people)
+        from app.demo_idp import DemoIdentityProvider
+
+        token = DemoIdentityProvider(workdir).case_worker_token("human_services", "COC")
+        result = asyncio.run(_run(args, workdir, config, people, token))
+    finally:
+        bench.stop(agencies)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
