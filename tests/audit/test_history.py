@@ -1,0 +1,225 @@
+"""The history index: fed by the commit hook, equal to a rebuild, queried by index."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import history, keys, store
+from ledger.entries import EntryError
+from ledger.history import HistoryError, HistoryFilter
+from ledger.log import LedgerUnavailable, open_ledger
+from tests.audit import world
+
+ORIGIN = "accord.example/ledger"
+
+
+def _read(url, function):
+    engine = store.make_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            return function(connection)
+    finally:
+        engine.dispose()
+
+
+async def _fill(ledger) -> dict[str, int]:
+    """A small history across two people, four agencies and three days."""
+    at = {}
+    entries = [
+        ("a1", world.disclosure("alice", ts=world.T0)),
+        (
+            "a2",
+            world.disclosure(
+                "alice",
+                "human_services",
+                "health",
+                "CAREMGT",
+                ("health.mental",),
+                consents=("c-9",),
+                policies=(),
+                ts=world.T0 + world.DAY,
+            ),
+        ),
+        ("b1", world.disclosure("bob", "courts", "education", "HLEGAL", ts=world.T0 + world.DAY)),
+        ("d1", world.denial("alice", ts=world.T0 + 2 * world.DAY)),
+        ("g1", world.break_glass("bob", ts=world.T0 + 2 * world.DAY)),
+    ]
+    for name, entry in entries:
+        at[name] = (await ledger.append(entry)).index
+    return at
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.anyio
+async def test_hook_index_equals_rebuild_and_filters_use_it(url):
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, [index.on_commit]) as ledger:
+        at = await _fill(ledger)
+        review_at = (await ledger.append(world.review(at["g1"], "unjustified"))).index
+
+    def check(connection):
+        live = history.snapshot(connection)
+        history.rebuild(connection)
+        assert history.snapshot(connection) == live
+        return live
+
+    live = _read(url, check)
+    assert len(live["history_events"]) == 5
+
+    def query(**filters):
+        spec = HistoryFilter(**filters)
+        return _read(url, lambda c: [i.index for i in history.page(c, spec).items])
+
+    assert query(subject="alice") == [at["d1"], at["a2"], at["a1"]]
+    assert query(subject="alice", types=("disclosure",)) == [at["a2"], at["a1"]]
+    assert query(requester="courts") == [at["d1"], at["b1"]]
+    assert query(provider="health") == [at["d1"], at["a2"]]
+    assert query(agency="human_services") == [at["g1"], at["a2"]]
+    assert query(category="health.mental") == [at["d1"], at["a2"]]
+    assert query(basis="c-9") == [at["a2"]]
+    assert query(category="health.mental", basis="c-9") == [at["a2"]]
+    assert query(category="health.mental", basis="treatment") == []
+    assert query(category="health.mental", agency="human_services") == [at["a2"]]
+    assert query(category="identity.basic", agency="courts") == [at["b1"]]
+    assert query(basis="treatment", agency="courts", purpose="HLEGAL") == [at["b1"]]
+    assert query(basis="treatment") == [at["b1"], at["a1"]]
+    assert query(purpose="HLEGAL") == [at["d1"], at["b1"]]
+    assert query(since=world.T0 + world.DAY, until=world.T0 + 2 * world.DAY) == [
+        at["b1"],
+        at["a2"],
+    ]
+    reviewed = _read(url, lambda c: history.page(c, HistoryFilter(types=("break_glass",))).items)
+    assert [(i.index, i.review_index, i.review_outcome) for i in reviewed] == [
+        (at["g1"], review_at, "unjustified")
+    ]
+    assert query(types=("break_glass",), reviewed=False) == []
+    days = _read(url, lambda c: history.per_day(c, HistoryFilter(types=("disclosure",))))
+    assert [(d - world.T0 // world.DAY * world.DAY) // world.DAY for d, _, _ in days] == [0, 1]
+    assert [n for _, _, n in days] == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_cursor_pages_cover_everything_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, [index.on_commit]) as ledger:
+        receipts = await ledger.append_all(
+            world.disclosure("carol", ts=world.T0 + i) for i in range(23)
+        )
+    expected = sorted((r.index for r in receipts), reverse=True)
+    seen, before = [], None
+    while True:
+        result = _read(url, lambda c, b=before: history.page(c, HistoryFilter(), b, limit=5))
+        seen += [item.index for item in result.items]
+        if result.next_before is None:
+            break
+        before = result.next_before
+    assert seen == expected
+    with pytest.raises(HistoryError, match="page size"):
+        _read(url, lambda c: history.page(c, HistoryFilter(), None, limit=0))
+    with pytest.raises(HistoryError, match="cursor"):
+        _read(url, lambda c: history.page(c, HistoryFilter(), -1))
+    with pytest.raises(HistoryError, match="time range is empty"):
+        _read(url, lambda c: history.page(c, HistoryFilter(since=5, until=5)))
+
+
+@pytest.mark.anyio
+async def test_review_of_anything_but_an_unreviewed_emergency_access_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, [index.on_commit]) as ledger:
+        at = await _fill(ledger)
+        size = ledger.size
+        with pytest.raises(EntryError, match="not an emergency"):
+            await ledger.append(world.review(at["a1"]))
+        with pytest.raises(EntryError, match="not an emergency"):
+            await ledger.append(world.review(10_000))
+        assert ledger.size == size
+        await ledger.append(world.review(at["g1"]))
+        with pytest.raises(EntryError, match="already reviewed"):
+            await ledger.append(world.review(at["g1"], "unjustified"))
+        assert ledger.size == size + 1
+
+
+@pytest.mark.anyio
+async def test_index_catches_up_with_entries_appended_without_the_hook(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    signer = keys.generate(ORIGIN)
+    async with open_ledger(url, signer, ORIGIN) as ledger:
+        await _fill(ledger)
+    index = history.HistoryIndex()
+    async with open_ledger(url, signer, ORIGIN, [index.on_commit]) as ledger:
+        await ledger.append(world.disclosure("dave"))
+    rows = _read(url, lambda c: history.count(c, HistoryFilter()))
+    assert rows == 6
+    live = _read(url, history.snapshot)
+    assert _read(url, lambda c: (history.rebuild(c), history.snapshot(c))[1]) == live
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"subject": "alice"},
+        {"requester": "courts"},
+        {"provider": "health"},
+        {"agency": "health"},
+        {"category": "health.mental"},
+        {"basis": "c-9"},
+        {"category": "health.mental", "basis": "c-9", "agency": "health"},
+        {"purpose": "COC", "subject": "alice"},
+    ],
+)
+async def test_pages_walk_indexes_never_whole_tables(tmp_path, filters):
+    """SQLite's plan for every filter searches an index from the cursor; none scans a table."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, [index.on_commit]) as ledger:
+        await _fill(ledger)
+
+    def plan(connection):
+        from sqlalchemy.dialects import sqlite
+
+        statement = history.page_query(HistoryFilter(**filters), before=4, limit=20)
+        sql = str(
+            statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+        )
+        return [row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+
+    steps = _read(url, plan)
+    scans = [s for s in steps if s.startswith("SCAN") and not s.startswith("SCAN anon_")]
+    assert scans == [], steps
+    assert any(s.startswith("SEARCH") for s in steps)
+
+
+@pytest.mark.anyio
+async def test_a_first_batch_rolled_back_by_another_hook_leaves_no_gap(tmp_path):
+    """The tables created in a batch that does not commit are created again, and nothing the
+    log commits is missing from the index."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    calls = {"n": 0}
+
+    def refuses_first_batch(connection, committed):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the other index is not ready")
+
+    hooks = [index.on_commit, refuses_first_batch]
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, hooks) as ledger:
+        with pytest.raises(LedgerUnavailable):
+            await ledger.append(world.disclosure("erin"))
+        receipt = await ledger.append(world.disclosure("erin"))
+        again = await ledger.append(world.disclosure("erin"))
+    found = _read(url, lambda c: [i.index for i in history.page(c, HistoryFilter()).items])
+    assert found == [again.index, receipt.index]
+    assert _read(url, history.snapshot) == _read(
+        url, lambda c: (history.rebuild(c), history.snapshot(c))[1]
+    )
