@@ -14,11 +14,11 @@ Claims (registered names as in RFC 7519, the rest Accord's)::
     user     hash of the requesting user's id     purpose  HL7 PurposeOfUse code, or ""
     rid      the gateway's request id             fields   permitted schema coordinates
 
-A call that selects no governed field (a key-only root fetch: nothing is decided yet) may
-carry a token shared by the calls of one principal and purpose to one agency for a short
-while: its ``rid`` is ``"*"``, its ``fields`` empty, and the call names its request in the
-unsigned ``Accord-Request-Id`` header. An agency can verify everything in such a token except
-which request it was made for; a shared token that lists any field is refused.
+A token may be shared for a short while by the calls of one principal and purpose to one
+agency that select the same permitted fields: its ``rid`` is ``"*"`` and the call names its
+request in the unsigned ``Accord-Request-Id`` header. An agency can verify everything in such
+a token (who asks, why, and which governed fields it may return) except which request the
+call belongs to.
 
 A Python subgraph mounts the check in one line::
 
@@ -61,8 +61,8 @@ CLAIM_PURPOSE = "purpose"
 CLAIM_REQUEST_ID = "rid"
 CLAIM_FIELDS = "fields"
 
-# ``rid`` of a token shared between requests (it permits no governed field); the request id
-# then travels in REQUEST_ID_HEADER, which the gateway does not sign.
+# ``rid`` of a token shared between requests; the request id then travels in
+# REQUEST_ID_HEADER, which the gateway does not sign.
 SHARED_REQUEST_ID = "*"
 REQUEST_ID_HEADER = "Accord-Request-Id"
 MAX_REQUEST_ID = 64
@@ -121,7 +121,7 @@ class GatewayClaims:
     expires_at: int | None = None
     token_id: str | None = None
     # True for a token shared between requests: ``request_id`` then comes from the unsigned
-    # Accord-Request-Id header (for correlation only), and ``fields`` is empty.
+    # Accord-Request-Id header (for correlation only).
     shared: bool = False
 
     def permits(self, coordinate: str) -> bool:
@@ -268,10 +268,7 @@ def verify_gateway_token(
         raise GatewayTokenError("gateway token signature does not verify")
     if payload[CLAIM_EXPIRES] - payload[CLAIM_ISSUED_AT] > max_lifetime:
         raise GatewayTokenError(f"gateway token lives longer than {max_lifetime} s")
-    claims = GatewayClaims.from_payload(payload)
-    if claims.shared and claims.fields:
-        raise GatewayTokenError("a gateway token shared between requests permits no field")
-    return claims
+    return GatewayClaims.from_payload(payload)
 
 
 def _candidate_keys(public_keys: PublicKeys, kid: object) -> list[Ed25519PublicKey]:

@@ -81,7 +81,6 @@ class RequestContext:
     refused: dict[tuple[str, str, str, str], Refused] = field(default_factory=dict)
     obligations: dict[str, list[list[Any]]] = field(default_factory=dict)
     failed_paths: list[list[Any]] = field(default_factory=list)
-    tokens: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
     decision_calls: int = 0
 
 

@@ -1,22 +1,24 @@
 """Gateway tokens on subgraph calls: who asks, for what purpose, and which governed fields the
-decision permitted for this very call.
+decision permitted for the call.
 
-A token is signed per (subgraph, permitted fields) of a request and reused for further calls
-of that request with the same pair. A call that selects no governed field (the key-only root
-fetch, made before anything is decided) carries a token shared by the calls of one principal
-and purpose to one subgraph for a few seconds (``rid`` ``"*"``, no fields) and names its
-request in the unsigned ``Accord-Request-Id`` header: that saves a signature per request and
-leaves every governed field behind a token of its own request.
+A token is signed per (principal, purpose, subgraph, permitted fields) and handed out for a few
+seconds to every call with that combination, whichever request makes it (``rid`` ``"*"``); the
+call names its request in the unsigned ``Accord-Request-Id`` header. A subgraph can verify from
+the token everything that limits what it may answer: that the gateway sent the call, for whom,
+for what purpose, meant for this subgraph, not expired, and which governed fields it may
+select. Only the request the call belongs to rests on the header. Sharing saves a 32 µs
+signature per (request, subgraph), most of the signing cost of an enforced request.
 
 The claims are those of :mod:`schema.subgraph_auth`; the JWT is assembled here directly
-(compact JSON, a precomputed header, a token id derived from the request id) because a
-general-purpose encoder costs three times the 32 µs signature.
+(compact JSON, a precomputed header) because a general-purpose encoder costs three times the
+signature.
 """
 
 from __future__ import annotations
 
 import base64
 import time
+import uuid
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,8 +36,8 @@ from schema.subgraph_auth import (
 )
 
 _FIELDS_ATTRIBUTE = "_accord_token_fields"
-# A shared token is handed out for SHARED_REUSE seconds after it is signed and lives
-# SHARED_LIFETIME, so a call that got it last still has most of its life left.
+# A token is handed out for SHARED_REUSE seconds after it is signed and lives SHARED_LIFETIME,
+# so a call that got it last still has most of its life left.
 SHARED_LIFETIME = 30
 SHARED_REUSE = 10
 SHARED_MAX = 10_000
@@ -60,9 +62,10 @@ class TokenSigner:
         if key_id:
             header["kid"] = key_id
         self._header = _b64(orjson.dumps(header)) + b"."
-        # (agency, user hash, purpose, subgraph) -> (token, hand out until this Unix second)
-        self._shared: dict[tuple[str, str, str, str], tuple[str, float]] = {}
+        # (agency, user hash, purpose, subgraph, fields) -> (token, hand out until this second)
+        self._shared: dict[tuple[str, str, str, str, tuple[str, ...]], tuple[str, float]] = {}
         self._shared_count = 0
+        self._token_prefix = uuid.uuid4().hex[:16] + "."  # token ids unique across processes
         self.signatures = 0
 
     def fields_of(self, fetch: Fetch, allowed: frozenset[str] | None) -> tuple[str, ...]:
@@ -88,34 +91,16 @@ class TokenSigner:
         ctx = context.current.get()
         if ctx is None:
             return None
-        fields = self.fields_of(fetch, allowed)
-        if not fields:
-            return {
-                "Authorization": f"Bearer {self.shared(ctx, fetch.service)}",
-                REQUEST_ID_HEADER: ctx.request_id,
-            }
-        key = (fetch.service, fields)
-        token = ctx.tokens.get(key)
-        if token is None:
-            principal = ctx.principal
-            claims = GatewayClaims(
-                agency=principal.agency,
-                user=ctx.user,
-                purpose=principal.purpose or "",
-                request_id=ctx.request_id,
-                audience=fetch.service,
-                fields=fields,
-                issued_at=int(time.time()),
-                token_id=f"{ctx.request_id}.{len(ctx.tokens)}",
-            )
-            token = ctx.tokens[key] = self.sign(claims)
+        token = self.shared(ctx, fetch.service, self.fields_of(fetch, allowed))
         return {"Authorization": f"Bearer {token}", REQUEST_ID_HEADER: ctx.request_id}
 
-    def shared(self, ctx: context.RequestContext, service: str) -> str:
-        """The token for a call selecting no governed field, shared briefly between the
-        requests of one principal and purpose."""
+    def shared(
+        self, ctx: context.RequestContext, service: str, fields: tuple[str, ...] = ()
+    ) -> str:
+        """The token for a call of ``ctx``'s principal and purpose to ``service`` selecting
+        exactly the governed ``fields``, shared briefly between requests."""
         principal = ctx.principal
-        key = (principal.agency, ctx.user, principal.purpose or "", service)
+        key = (principal.agency, ctx.user, principal.purpose or "", service, fields)
         now = time.time()
         found = self._shared.get(key)
         if found is not None and found[1] > now:
@@ -130,9 +115,10 @@ class TokenSigner:
             purpose=principal.purpose or "",
             request_id=SHARED_REQUEST_ID,
             audience=service,
+            fields=fields,
             issued_at=issued,
             expires_at=issued + SHARED_LIFETIME,
-            token_id=f"{ctx.request_id}.s{self._shared_count}",
+            token_id=f"{self._token_prefix}{self._shared_count:x}",
         )
         token = self.sign(claims)
         self._shared[key] = (token, issued + SHARED_REUSE)

@@ -220,8 +220,7 @@ def test_key_first_the_owner_is_only_asked_for_permitted_fields_with_a_token_nam
         for call in agencies.calls(agency):
             claims = gateway_claims(call, agency, agencies.gateway_public)
             assert claims.request_id == request_id and claims.purpose == "COC"
-            # Only a call selecting no governed field carries a token shared between requests.
-            assert claims.shared == (call is root)
+            assert claims.shared  # the request id rides in the header, checked above
             assert claims.agency == "human_services" and claims.user != "case-worker.human_services"
             selected = {
                 f"Person.{name}"
@@ -384,6 +383,17 @@ def test_representations_are_grouped_by_their_permitted_field_sets(start, ledger
         (True, True): sorted([SUBSTANCE, fourth]),
         (False, True): [third],
     }
+    # Each group's token lists exactly the fields its call selects.
+    health = [c for c in agencies.calls("health") if "_entities" in c.query]
+    tokens = {
+        frozenset(gateway_claims(c, "health", agencies.gateway_public).fields): c.authorization
+        for c in health
+    }
+    assert set(tokens) == {
+        frozenset({"Person.diagnoses", "Person.medications"}),
+        frozenset({"Person.medications"}),
+    }
+    assert len(set(tokens.values())) == 2
 
 
 def test_history_tables_that_cannot_be_written_make_readyz_say_why(start, ledgered, agencies):

@@ -1,6 +1,6 @@
-"""Gateway tokens: one signature per (request, subgraph, permitted fields); a call selecting no
-governed field carries a token shared briefly by one principal's requests, which no agency
-accepts for any field."""
+"""Gateway tokens: one signature per (principal, purpose, subgraph, permitted fields), shared
+briefly between requests; each call names its request in a header and its token lists exactly
+the governed fields it selects."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PERSON = """query($id: ID!) { person(id: $id) { givenName diagnoses { code } } }
 CLEAN = NOTABLE["no_substance_use"]
 
 
-def test_a_shared_token_that_lists_a_field_is_refused():
+def test_a_shared_token_names_its_fields_and_takes_its_request_from_the_header():
     key = Ed25519PrivateKey.generate()
     claims = GatewayClaims(
         agency="health",
@@ -29,14 +29,14 @@ def test_a_shared_token_that_lists_a_field_is_refused():
         audience="health",
         fields=("Person.diagnoses",),
     )
-    with pytest.raises(GatewayTokenError, match="shared between requests permits no field"):
-        verify_gateway_token(make_gateway_token(claims, key), [key.public_key()], "health")
-    plain = GatewayClaims(**{**claims.__dict__, "fields": ()})
-    verified = verify_gateway_token(make_gateway_token(plain, key), [key.public_key()], "health")
-    assert verified.shared and verified.fields == ()
+    verified = verify_gateway_token(make_gateway_token(claims, key), [key.public_key()], "health")
+    assert verified.shared and verified.permits("Person.diagnoses")
+    assert not verified.permits("Person.medications")
+    with pytest.raises(GatewayTokenError):  # meant for another agency
+        verify_gateway_token(make_gateway_token(claims, key), [key.public_key()], "education")
 
 
-def test_requests_share_the_key_only_token_and_sign_their_governed_calls(start, ledgered, agencies):
+def test_requests_share_tokens_per_subgraph_and_permitted_fields(start, ledgered, agencies):
     ledgered.grant(CLEAN, ("human_services",))
     gateway = start()
     signer = gateway.app_state["gateway"].executor.call_headers
@@ -50,18 +50,19 @@ def test_requests_share_the_key_only_token_and_sign_their_governed_calls(start, 
     roots = [c for c in calls if "_entities" not in c.query]
     entities = [c for c in calls if "_entities" in c.query]
     assert len(roots) == 2 and len(entities) == 4
-    root_tokens = {c.authorization for c in roots}
-    assert len(root_tokens) == 1  # one token for both requests' key-only calls
+    assert len({c.authorization for c in roots}) == 1  # both key-only calls, one token
     assert [c.request_id for c in roots] == ids  # each call still names its request
     for call in roots:
         claims = gateway_claims(call, "human_services", agencies.gateway_public)
         assert claims.shared and claims.fields == ()
-    # Each governed call has a token of its own request, naming exactly what it selects.
-    assert len({c.authorization for c in entities}) == 4
+    # One token per (agency, permitted fields), naming exactly what the call selects.
+    by_agency: dict[str, set[str]] = {}
     for call in entities:
         agency = "health" if "diagnoses" in call.query else "human_services"
+        by_agency.setdefault(agency, set()).add(call.authorization)
         claims = gateway_claims(call, agency, agencies.gateway_public)
-        assert not claims.shared and claims.request_id == call.request_id
-        assert claims.request_id in ids and claims.fields
-    # The second request signed only its two governed calls.
-    assert signer.signatures - after_first == 2
+        assert claims.request_id == call.request_id and claims.request_id in ids
+        wanted = {"health": {"Person.diagnoses"}, "human_services": {"Person.givenName"}}[agency]
+        assert set(claims.fields) == wanted
+    assert {a: len(t) for a, t in by_agency.items()} == {"health": 1, "human_services": 1}
+    assert signer.signatures - after_first == 0  # the second request signed nothing
