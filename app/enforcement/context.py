@@ -52,6 +52,20 @@ class Disclosed:
     break_glass: dict[str, str] = field(default_factory=dict)  # coordinate -> category
     unpermitted: set[str] = field(default_factory=set)  # released by dry-run despite a denial
     paths: list[list[Any]] = field(default_factory=list)  # where released values sit
+    # More of them, kept unexpanded on the usual path (expanded only if they must be nulled):
+    # (response path chains of the objects, response keys of the released fields).
+    sites: list[tuple[list[Any], tuple[str, ...]]] = field(default_factory=list)
+
+    def value_paths(self) -> list[list[Any]]:
+        """Every response path where a value released about this subject sits."""
+        from app.federation.response import materialize
+
+        out = list(self.paths)
+        for chains, keys in self.sites:
+            for chain in chains:
+                base = materialize(chain)
+                out.extend(base + [key] for key in keys)
+        return out
 
 
 @dataclass

@@ -16,6 +16,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -35,6 +36,21 @@ log = logging.getLogger("accord.enforcement")
 # that a busy person costs no lookup, short enough that an erasure soon stops being used.
 PSEUDONYM_TTL = 30.0
 PSEUDONYM_MEMO = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchShape:
+    """A fetch's governed fields and what follows from them, the same for every call."""
+
+    governed: dict[str, str]  # governed top-level field -> category
+    keys: frozenset[str]  # the subject's key fields
+    ungoverned: frozenset[str]  # fields any call may select (empty if only keys)
+    everything: frozenset[str]  # every field the fetch selects
+    all_permitted: frozenset[str] | None  # what to select when everything is permitted
+    coordinates: dict[str, str]  # governed field -> "Type.field"
+    fields: dict[str, str]  # "Type.field" -> category, for the disclosure record
+    response_keys: dict[str, list[str]]  # governed field -> response keys it was asked under
+    released_keys: tuple[str, ...]  # every governed field's response keys
 
 
 def subject_id(rep: dict[str, Any], keys: frozenset[str]) -> str:
@@ -76,6 +92,7 @@ class Guard:
         self._keys_of: weakref.WeakKeyDictionary[Fetch, dict[str, list[str]]] = (
             weakref.WeakKeyDictionary()
         )
+        self._shapes: weakref.WeakKeyDictionary[Fetch, _FetchShape] = weakref.WeakKeyDictionary()
 
     def governed_names(self, fetch: Fetch) -> dict[str, str]:
         """The fetch's governed top-level fields and their categories (computed once)."""
@@ -98,6 +115,33 @@ class Guard:
             self._keys_of[fetch] = found
         return found
 
+    def shape(self, fetch: Fetch) -> _FetchShape:
+        """What the guard needs to know about ``fetch`` on every call, computed once."""
+        found = self._shapes.get(fetch)
+        if found is None:
+            governed = self.governed_names(fetch)
+            keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
+            names = [node.name for node in fetch.sel.fields.values()]
+            ungoverned = frozenset(n for n in names if n not in governed and n != "__typename")
+            if not ungoverned - keys:
+                ungoverned = frozenset()  # nothing worth a call without a governed field
+            response_keys = self.response_keys(fetch)
+            everything = frozenset(names) - {"__typename"}
+            every_permitted = ungoverned | frozenset(governed)
+            found = _FetchShape(
+                governed=governed,
+                keys=keys,
+                ungoverned=ungoverned,
+                everything=everything,
+                all_permitted=None if every_permitted >= everything else every_permitted,
+                coordinates={name: f"{fetch.rep_type}.{name}" for name in governed},
+                fields={f"{fetch.rep_type}.{name}": c for name, c in governed.items()},
+                response_keys=response_keys,
+                released_keys=tuple(k for name in governed for k in response_keys[name]),
+            )
+            self._shapes[fetch] = found
+        return found
+
     def _pairs(self, fetch: Fetch) -> frozenset[tuple[str, str]]:
         """(providing agency, category) pairs ``fetch`` needs decided."""
         found = self._pairs_of.get(fetch)
@@ -110,16 +154,12 @@ class Guard:
         fetch = request.fetch
         if not self.governed.is_subject(fetch.rep_type):
             return None
-        governed = self.governed_names(fetch)
+        shape = self.shape(fetch)
+        governed = shape.governed
         if not governed:
             return None
         count = len(request.representations)
-        keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
-        ungoverned = frozenset(
-            n for n in request.candidate_fields if n not in governed and n != "__typename"
-        )
-        if not ungoverned - keys:
-            ungoverned = frozenset()  # nothing worth a call without a governed field
+        ungoverned = shape.ungoverned
         ctx = context.current.get()
         if ctx is None:  # no enforced request around this fetch: nothing governed leaves
             log.error("entity fetch of %s outside an enforced request", fetch.rep_type)
@@ -138,7 +178,7 @@ class Guard:
                         for key in _keys_of(fetch, name):
                             errors.append(_unavailable(path + [key]))
             return EntityDecision([ungoverned] * count, errors)
-        return self._apply(ctx, request, subjects, governed, ungoverned)
+        return self._apply(ctx, request, subjects, shape)
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -233,41 +273,66 @@ class Guard:
         ctx: RequestContext,
         request: EntityRequest,
         subjects: list[str],
-        governed: dict[str, str],
-        ungoverned: frozenset[str],
+        shape: _FetchShape,
     ) -> EntityDecision:
         fetch = request.fetch
         provider = fetch.service
-        everything = frozenset(request.candidate_fields)
-        keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
-        response_keys = self.response_keys(fetch)
-        coordinates = {name: f"{fetch.rep_type}.{name}" for name in governed}
+        decisions = ctx.decisions
+        categories = list(shape.governed.values())
         allowed: list[frozenset[str] | None] = []
         errors: list[dict[str, Any]] = []
+        owners_of = request.owners
         for position, subject in enumerate(subjects):
-            owners = request.owners[position] if position < len(request.owners) else []
-            paths = [materialize(chain) for _, chain in owners]
-            permitted = set(ungoverned)
-            for name, category in governed.items():
-                key = (subject, provider, category)
-                decision = ctx.decisions[key]
-                decision_request = ctx.requests[key]
-                coordinate = coordinates[name]
-                where = [path + [k] for path in paths for k in response_keys[name]]
-                if decision.permit or self.dry_run:
-                    permitted.add(name)
-                    self._disclosed(ctx, decision_request, decision, coordinate, category, where)
-                if not decision.permit:
-                    self._refused(ctx, decision_request, decision, coordinate, category)
-                    if not self.dry_run and not decision.silent:
-                        errors.extend(_withheld(decision, coordinate, category, p) for p in where)
-            if permitted >= everything - {"__typename"}:
-                allowed.append(None)
-            elif permitted - keys:
-                allowed.append(frozenset(permitted))
-            else:
-                allowed.append(frozenset())  # only the key is left: no call at all
+            chains = (
+                [chain for _, chain in owners_of[position]] if position < len(owners_of) else []
+            )
+            made = [decisions[(subject, provider, c)] for c in categories]
+            if all(d.permit and not d.break_glass and not d.obligations for d in made):
+                # The usual case: everything asked for is permitted, with nothing attached.
+                record = ctx.disclosed.get((subject, provider))
+                if record is None:
+                    first = ctx.requests[(subject, provider, categories[0])]
+                    record = ctx.disclosed[(subject, provider)] = Disclosed(first)
+                record.fields.update(shape.fields)
+                for decision in made:
+                    if all(d is not decision for d in record.decisions):
+                        record.decisions.append(decision)
+                record.sites.append((chains, shape.released_keys))
+                allowed.append(shape.all_permitted)
+                continue
+            allowed.append(self._apply_one(ctx, shape, subject, provider, made, chains, errors))
         return EntityDecision(allowed, errors)
+
+    def _apply_one(
+        self,
+        ctx: RequestContext,
+        shape: _FetchShape,
+        subject: str,
+        provider: str,
+        made: list[Decision],
+        chains: list[Any],
+        errors: list[dict[str, Any]],
+    ) -> frozenset[str] | None:
+        """The fields one subject's call may select when something was refused or carries a
+        condition (break-glass, an obligation), recording each field's outcome."""
+        paths = [materialize(chain) for chain in chains]
+        permitted = set(shape.ungoverned)
+        for (name, category), decision in zip(shape.governed.items(), made, strict=True):
+            decision_request = ctx.requests[(subject, provider, category)]
+            coordinate = shape.coordinates[name]
+            where = [path + [k] for path in paths for k in shape.response_keys[name]]
+            if decision.permit or self.dry_run:
+                permitted.add(name)
+                self._disclosed(ctx, decision_request, decision, coordinate, category, where)
+            if not decision.permit:
+                self._refused(ctx, decision_request, decision, coordinate, category)
+                if not self.dry_run and not decision.silent:
+                    errors.extend(_withheld(decision, coordinate, category, p) for p in where)
+        if permitted >= shape.everything:
+            return None
+        if permitted - shape.keys:
+            return frozenset(permitted)
+        return frozenset()  # only the key is left: no call at all
 
     def _disclosed(
         self,

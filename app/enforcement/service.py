@@ -251,7 +251,7 @@ def _withhold_governed(
     """Null every governed value the request would have released, with an error at its path."""
     seen: set[tuple] = set()
     for record in ctx.disclosed.values():
-        for path in record.paths:
+        for path in record.value_paths():
             marker = tuple(path)
             if marker in seen:
                 continue
