@@ -12,6 +12,7 @@ see a stack trace.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -59,6 +60,11 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
                         open_enforcement(settings, state["gateway"])
                     )
                 await stack.enter_async_context(open_audit(settings, state))
+                # What startup built (schemas, plans, contracts) lives as long as the process:
+                # keep it out of the collector's full passes, which would otherwise walk it
+                # again every few thousand requests.
+                gc.collect()
+                gc.freeze()
                 yield
         finally:
             state["enforcement"] = None
