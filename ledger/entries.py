@@ -329,6 +329,14 @@ def new_entry(
     return entry
 
 
+def operator_entry(type: str, body: dict[str, Any], ts: int | None = None) -> Entry:
+    """An entry the log operator writes, not checked here: appending checks it, once, in
+    whichever process writes the log (the gateway's request path leaves that work to it)."""
+    if type in SIGNED_TYPES:
+        raise EntryError(f"{type} entries are signed by their author, not the operator")
+    return Entry(VERSION, type, now_ms() if ts is None else ts, OPERATOR, body)
+
+
 def sign_entry(entry: Entry, key: keys.Signer | Ed25519PrivateKey) -> Entry:
     """``entry`` with ``sig`` set to the author's Ed25519 signature of its canonical bytes."""
     if entry.type not in SIGNED_TYPES:

@@ -14,7 +14,7 @@ from ledger.decisions import (
     denial_body,
     disclosure_body,
 )
-from ledger.entries import Entry, new_entry
+from ledger.entries import Entry, operator_entry
 
 
 def request_entries(ctx: RequestContext) -> list[Entry]:
@@ -43,11 +43,11 @@ def request_entries(ctx: RequestContext) -> list[Entry]:
             )
         if record.unpermitted:
             body["obligations"] = sorted({*body["obligations"], DRY_RUN_OBLIGATION})
-        entries.append(new_entry("disclosure", body))
+        entries.append(operator_entry("disclosure", body))
         if record.break_glass:
             glass = [d for d in decisions if d.break_glass]
             entries.append(
-                new_entry(
+                operator_entry(
                     "break_glass",
                     break_glass_body(
                         record.request,
@@ -66,7 +66,7 @@ def request_entries(ctx: RequestContext) -> list[Entry]:
             fields=sorted(refusal.fields),
             **common,
         )
-        entries.append(new_entry("access.denied", body))
+        entries.append(operator_entry("access.denied", body))
     return entries
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 
 from ledger import checkpoint as notes
 from ledger import keys, merkle, store
-from ledger.entries import EntryError, new_entry, sign_entry
+from ledger.entries import EntryError, new_entry, operator_entry, sign_entry
 from ledger.log import Committed, LedgerUnavailable, open_ledger
 from ledger.verify import verify_store
 from tests.ledger.conftest import ORIGIN
@@ -129,6 +129,23 @@ async def test_non_entries_are_refused(sqlite_url: str, log_signer: keys.Signer)
         with pytest.raises(EntryError, match="expected an Entry"):
             await ledger.append({"type": "disclosure"})  # type: ignore[arg-type]
         assert ledger.size == 0
+
+
+async def test_unchecked_operator_entries_are_checked_when_appended(
+    sqlite_url: str, log_signer: keys.Signer
+) -> None:
+    good = disclosure(0).body
+    bad = {**good, "fields": "Person.diagnoses"}  # a string, not a list
+    async with open_ledger(sqlite_url, log_signer, ORIGIN) as ledger:
+        with pytest.raises(EntryError, match="fields"):
+            await ledger.append_all(
+                [operator_entry("disclosure", good), operator_entry("disclosure", bad)]
+            )
+        assert ledger.size == 0
+        receipt = await ledger.append(operator_entry("disclosure", good))
+        assert receipt.index == 0
+    with pytest.raises(EntryError, match="signed by their author"):
+        operator_entry("consent.granted", good)
 
 
 def test_malformed_entries_are_refused_before_they_reach_the_log() -> None:
