@@ -25,6 +25,9 @@ class UnaskedFieldFilter:
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics or Metrics()
         self._keys: weakref.WeakKeyDictionary[SelSet, frozenset[str]] = weakref.WeakKeyDictionary()
+        self._nested: weakref.WeakKeyDictionary[SelSet, tuple[tuple[str, SelSet], ...]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __call__(self, fetch: Fetch, sel: SelSet, value: Any) -> None:
         dropped: set[str] = set()
@@ -48,6 +51,17 @@ class UnaskedFieldFilter:
             found = self._keys[sel] = frozenset(names)
         return found
 
+    def nested(self, sel: SelSet) -> tuple[tuple[str, SelSet], ...]:
+        """(response key, selection) of the fields of ``sel`` that select further."""
+        found = self._nested.get(sel)
+        if found is None:
+            found = self._nested[sel] = tuple(
+                (node.restore or node.key, node.sel)
+                for node in sel.fields.values()
+                if node.sel is not None
+            )
+        return found
+
     def _prune(self, value: Any, sel: SelSet, dropped: set[str]) -> None:
         if isinstance(value, list):
             for element in value:
@@ -69,12 +83,12 @@ class UnaskedFieldFilter:
             allowed = self.keys(sel)
         else:
             allowed = set().union(*(self.keys(s) for s in selections))
-        for key in [k for k in value if k not in allowed]:
-            del value[key]
-            dropped.add(key)
+        if not allowed.issuperset(value):
+            for key in [k for k in value if k not in allowed]:
+                del value[key]
+                dropped.add(key)
         for current in selections:
-            for node in current.fields.values():
-                if node.sel is not None:
-                    child = value.get(node.restore or node.key)
-                    if child is not None:
-                        self._prune(child, node.sel, dropped)
+            for key, child_sel in self.nested(current):
+                child = value.get(key)
+                if child is not None:
+                    self._prune(child, child_sel, dropped)
