@@ -30,6 +30,7 @@ from app.settings import Settings
 from ledger import keys
 from ledger.entries import now_ms
 from ledger.log import Ledger
+from ledger.process import LedgerProcess
 from schema.api import SUBGRAPH_NAME, ApiContext, Backend, Caller, execute
 from schema.api import accounting as accounting_export
 from schema.api.resolvers import accounting_rows
@@ -150,10 +151,14 @@ def _recorder(settings: Settings) -> tuple[str, keys.Signer] | None:
 
 @contextlib.asynccontextmanager
 async def open_accord_api(
-    settings: Settings, ledger: Ledger, authenticator: Authenticator, client: Any = None
+    settings: Settings,
+    ledger: Ledger | LedgerProcess,
+    authenticator: Authenticator,
+    client: Any = None,
 ) -> AsyncIterator[AccordApi]:
-    """Start the API over ``ledger`` (hooking the history index into it) and, when ``client``
-    is the gateway's HTTP client, answer ``local://accord`` in process."""
+    """Start the API over ``ledger`` (hooking the history index into it, in whichever process
+    writes the log) and, when ``client`` is the gateway's HTTP client, answer
+    ``local://accord`` in process."""
     backend = Backend(
         ledger,
         approvals_required=settings.contract_approvals_required,

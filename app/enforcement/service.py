@@ -5,6 +5,12 @@ append the request's ledger entries in one group-committed batch, and only then 
 response, with the receipt in ``extensions.accord``. If the entries cannot be made durable,
 every governed value is withheld (``LEDGER_UNAVAILABLE`` at its path) and ``/readyz`` says so
 until an append succeeds again.
+
+The ledger is written by a process of its own (``ledger.process``): the gateway's event loop
+only hands it each request's entries and reads the receipts back, so committing, the consent
+registry's and the history index's hooks and the checkpoint signature cost this process no
+CPU. This process keeps its own copy of the consent registry for decisions, brought up to date
+before each request's first decision from what the log has committed.
 """
 
 from __future__ import annotations
@@ -13,10 +19,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +48,7 @@ from app.settings import Settings
 from ledger import keys, store
 from ledger.decisions import DecisionEngine
 from ledger.entries import now_ms
-from ledger.log import Ledger, open_ledger
+from ledger.process import LedgerProcess, consent_registry, open_ledger_process
 from ledger.registry import Registry
 
 log = logging.getLogger("accord.enforcement")
@@ -59,7 +64,7 @@ class Enforcement:
 
     settings: Settings
     authenticator: Authenticator
-    ledger: Ledger
+    ledger: LedgerProcess
     registry: Registry
     engine: DecisionEngine
     guard: Guard
@@ -110,6 +115,9 @@ class Enforcement:
         with self._lock, self.reader.connect() as connection:
             if self.registry.state.index < store.head_size(connection):
                 self.registry.sync(connection)
+        request = context.current.get()
+        if request is not None:  # an admission folded just now changes what the caller is
+            request.requester_kind = self.registry.state.agency_kind(request.principal.agency)
 
     # -- the request path ----------------------------------------------------------------
 
@@ -306,35 +314,26 @@ async def open_enforcement(settings: Settings, gateway: Gateway) -> AsyncIterato
     ``gateway``; everything is closed on exit."""
     authenticator = Authenticator.from_settings(settings)
     governed = GovernedFields.from_supergraph(gateway.supergraph)
-    # The ledger's writer thread needs the GIL back after each database call; with the
-    # default 5 ms switch interval a busy event loop makes every commit wait for it several
-    # times over, and every response waits for the commit.
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     signer = keys.load_or_create(settings.data_dir / "keys", "log", settings.log_origin)
     witnesses = [keys.parse_verifier(w.key) for w in settings.witnesses]
     registry = Registry(settings.contract_approvals_required)
     metrics = Metrics()
     reader = store.make_engine(settings.ledger_dsn)
-    lock = threading.Lock()  # the registry's state: folded by the writer, read by decisions
-
-    def hook(connection: Any, committed: list[Any]) -> Callable[[], None] | None:
-        """Stage the batch's consent changes in its transaction; publish them under the
-        decisions' lock once it is durable, before its receipts are released."""
-        publish = registry.on_commit(connection, committed)
-        if publish is None:
-            return None
-
-        def locked() -> None:
-            with lock:
-                publish()
-
-        return locked
-
+    lock = threading.Lock()  # the registry's state: folded by sync_registry, read by decisions
     enforcement: Enforcement | None = None
 
     try:
-        async with open_ledger(
-            settings.ledger_dsn, signer, settings.log_origin, [hook], witnesses
+        # The log's process runs the registry's own hook (its index tables commit with the
+        # log); this process folds what was committed before each request decides.
+        async with open_ledger_process(
+            settings.ledger_dsn,
+            signer,
+            settings.log_origin,
+            [consent_registry(settings.contract_approvals_required)],
+            witnesses,
+            # The writer thread there needs the GIL back after each database call; with the
+            # default 5 ms switch interval a busy loop would make every commit wait for it.
+            switch_interval=SWITCH_INTERVAL,
         ) as ledger:
             engine = DecisionEngine(registry.state)
             guard = Guard(

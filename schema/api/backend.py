@@ -3,7 +3,8 @@
 Reads run on a worker thread with their own connection (one transaction per read, so a page of
 history and the entries it names agree); writes go through the log's group-commit writer, whose
 hooks (consent registry, history index) refuse an entry that breaks their rules before it is
-recorded.
+recorded. The history index runs where the log is written: in the log's own process when the
+gateway runs one (``ledger.process``), else in this one.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger import history, keys, registry, store
+from ledger import keys, registry, store
 from ledger.consent import Consent
 from ledger.entries import Entry
 from ledger.log import Ledger, LedgerUnavailable, Receipt
+from ledger.process import LedgerProcess, history_index, install
 from ledger.registry import LedgerState
 
 
@@ -35,35 +37,20 @@ class Backend:
     ``quorum`` how many cosignatures make a checkpoint final.
     """
 
-    ledger: Ledger
+    ledger: Ledger | LedgerProcess
     approvals_required: int = 2
     recorder: tuple[str, keys.Signer] | None = None
     witnesses: Sequence[str] = ()
     quorum: int = 0
     default_consent_days: int = 365
-    index: history.HistoryIndex = field(default_factory=history.HistoryIndex)
 
     def __post_init__(self) -> None:
         self._engine: Engine | None = None
 
     async def start(self) -> None:
-        """Hook the history index into the log and bring it up to date."""
-        if self.index.on_commit not in self.ledger.on_commit:
-            self.ledger.on_commit.append(self.index.on_commit)
+        """Hook the history index into the log, where it is written, and bring it up to date."""
+        await install(self.ledger, history_index())
         self._engine = store.make_engine(self.ledger.url)
-
-        def sync() -> None:
-            # A writer's connection: it takes the log's write lock, so no batch commits while
-            # the index catches up (another replica may be appending).
-            writer = store.make_engine(self.ledger.url, writer=True)
-            try:
-                with writer.connect() as connection, connection.begin():
-                    store.head_size(connection, lock=True)
-                    self.index.sync(connection)
-            finally:
-                writer.dispose()
-
-        await asyncio.to_thread(sync)
 
     def close(self) -> None:
         if self._engine is not None:

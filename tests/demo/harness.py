@@ -71,6 +71,14 @@ def processes_marked(marker: str) -> list[int]:
     return found
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def readme_query() -> str:
     """The first query as the README shows it, between its two marker comments."""
     text = README.read_text(encoding="utf-8")
@@ -161,6 +169,11 @@ class DemoRun:
     def children(self) -> list[int]:
         """Live processes this run started (the demo's servers), not the demo itself."""
         return [pid for pid in processes_marked(self.marker) if pid != self.process.pid]
+
+    def servers(self) -> list[int]:
+        """The demo's own servers (its direct children); the gateway's ledger process and
+        other helpers of a server are not counted here, but are among :meth:`children`."""
+        return [pid for pid in self.children() if _parent_of(pid) == self.process.pid]
 
     def leftovers(self) -> list[int]:
         """Every live process of this run, the demo included."""

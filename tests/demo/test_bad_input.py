@@ -141,7 +141,7 @@ def test_a_second_demo_on_the_same_data_directory_is_refused(tmp_path: Path):
             assert not any(listening(port) for port in second.ports.values())
         assert first.process.poll() is None
         assert (data_dir / "ledger.db").exists() and (data_dir / "keys").exists()
-        assert len(first.children()) == 6
+        assert len(first.servers()) == 6
         assert listening(int(url.rsplit(":", 1)[1].split("/")[0]))
         assert first.stop() == 0
 

@@ -122,9 +122,8 @@ def test_demo_answers_the_readme_query_and_stops_cleanly(tmp_path: Path):
         url = demo.wait_ready()
         assert url == f"http://127.0.0.1:{demo.ports['gateway']}/graphql"
         assert FIRST_QUERY.query.strip() in demo.output
-        children = demo.children()
         # four agencies, the gateway and the health department's witness
-        assert len(children) == 6, demo.output
+        assert len(demo.servers()) == 6, demo.output
         assert f"checkpoints are cosigned by {WITNESS_NAME} (quorum 1)" in demo.output
         assert all(listening(port) for port in demo.ports.values())
 
