@@ -303,6 +303,9 @@ class _Server:
         if name is None:
             self.stopping.set()
             return
+        if self.stopping.is_set():  # what arrived before the stop is still served
+            self._reply(call, False, LedgerClosed("the ledger process is stopping"))
+            return
         task = asyncio.get_running_loop().create_task(self._run(call, name, args))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -310,8 +313,6 @@ class _Server:
     async def _run(self, call: int, name: str, args: tuple[Any, ...]) -> None:
         ledger = self.ledger
         try:
-            if self.stopping.is_set():
-                raise LedgerClosed("the ledger process is stopping")
             if ledger is None:
                 raise LedgerUnavailable("the ledger process has not opened the log yet")
             if name == INSTALL:
