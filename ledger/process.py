@@ -315,8 +315,8 @@ class _Server:
 
     async def _install(self, ledger: Ledger, hook: HookSpec) -> None:
         if hook not in self.installed:
-            self.installed.add(hook)
             await asyncio.to_thread(hook.install, ledger)
+            self.installed.add(hook)
 
     def _received(self, message: tuple[int, str | None, tuple[Any, ...]]) -> None:
         call, name, args = message
@@ -493,6 +493,8 @@ class LedgerProcess:
         await self._running(first=True)
 
     async def close(self) -> None:
+        """Stop the child once it has answered every call that reached it; calls made from
+        now on fail with :class:`~ledger.log.LedgerClosed`."""
         self._closing = True
         if self._starting is not None:
             with contextlib.suppress(Exception):
@@ -606,9 +608,9 @@ class LedgerProcess:
 
     async def install(self, hook: HookSpec) -> None:
         """Add a commit hook to the log now and to every child started later."""
+        await self.call(INSTALL, hook)
         if hook not in self.hooks:
             self.hooks.append(hook)
-        await self.call(INSTALL, hook)
 
     async def append(self, entry: Entry) -> Receipt:
         """Record one entry; returns once it is durable."""
