@@ -5,9 +5,10 @@ calls, under pyinstrument.
     python bench/profile_enforcement.py [--requests 3000] [--concurrency 32] [--plain]
         [--html profile.html]
 
-Prints JSON: requests, wall and process CPU time per request, and the top functions by own
-time. The profile includes the ledger writer thread only as time the event loop waited for
-it; CPU per request counts every thread.
+Prints JSON: requests, wall and gateway-process CPU time per request (by thread), the CPU per
+request of the ledger's own process (it appends the entries; see ledger/process.py), and the
+gateway's top functions by own time. ``--without-ledger`` answers appends in the gateway
+without sending them to the ledger process (attribution only: nothing is durable).
 """
 
 from __future__ import annotations
@@ -92,25 +93,14 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
     from app.server import create_app
     from app.settings import load_settings
 
-    if args.without_history:
-        from ledger.history import HistoryIndex
-
-        HistoryIndex.on_commit = lambda self, connection, committed: None  # type: ignore
     if args.without_ledger:
-        from ledger.log import Ledger, Receipt
+        from ledger.log import Receipt
+        from ledger.process import LedgerProcess
 
         async def append_all(self, entries):  # nothing recorded: for attribution only
-            batch = list(entries)
-            for entry in batch:
-                entry.checked_bytes()
-            return [Receipt(n, b"", "") for n in range(len(batch))]
+            return [Receipt(n, b"", "") for n in range(len(list(entries)))]
 
-        Ledger.append_all = append_all  # type: ignore[method-assign]
-    if args.switch_interval:
-        import app.enforcement.service as service
-
-        service.SWITCH_INTERVAL = args.switch_interval
-    hook_cpu = _time_hooks() if args.hooks else None
+        LedgerProcess.append_all = append_all  # type: ignore[method-assign]
     settings = load_settings(config)
     app = create_app(settings)
     lifespan_messages = asyncio.Queue()
@@ -131,15 +121,16 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
     try:
         await _drive(app, people, token, min(args.requests, 300), args.concurrency)  # warm up
         profiler = None
-        writer = _profile_writer() if args.writer else None
-        if not args.no_profile and writer is None:
+        if not args.no_profile:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.0005, async_mode="disabled")
             profiler.start()
+        children = _children_cpu()
         wall, cpu, threads = time.perf_counter(), time.process_time(), _thread_cpu()
         failures = await _drive(app, people, token, args.requests, args.concurrency)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        children = {k: v - children.get(k, 0.0) for k, v in _children_cpu().items()}
         after = _thread_cpu()
         by_thread = {
             name: round((after[name] - threads.get(name, 0.0)) / args.requests * 1e6, 1)
@@ -152,15 +143,11 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
             "failures": failures,
             "wall_us_per_request": round(wall / args.requests * 1e6, 1),
             "cpu_us_per_request": round(cpu / args.requests * 1e6, 1),
-            # The event loop's thread, the ledger's writer, and the worker threads together.
+            # The event loop's thread and the worker threads.
             "cpu_us_per_request_by_thread": {k: v for k, v in by_thread.items() if v >= 1},
         }
-        if hook_cpu is not None:
-            result["writer_cpu_us_per_request_by_part"] = {
-                name: round(seconds / args.requests * 1e6, 1) for name, seconds in hook_cpu.items()
-            }
-        if writer is not None:
-            result["writer_top_own_time"] = writer(args.requests)
+        ledger_cpu = sum(v for k, v in children.items() if k != "agencies")
+        result["ledger_process_cpu_us_per_request"] = round(ledger_cpu / args.requests * 1e6, 1)
         if profiler is not None:
             profiler.stop()
             session = profiler.last_session
@@ -178,64 +165,27 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
         await lifespan
 
 
-def _time_hooks() -> dict[str, float]:
-    """Thread CPU spent in each commit hook, in the signing of checkpoints and in whole
-    batches (accumulated from the moment of the call; warm-up included, so read as ratios)."""
-    from ledger import history, log, registry
+def _children_cpu() -> dict[str, float]:
+    """CPU seconds of this process's children by pid (the stand-in agencies by name)."""
+    import os
 
-    spent: dict[str, float] = {"batch": 0.0, "history hook": 0.0, "registry hook": 0.0}
-
-    def timed(name, function):
-        def run(*args, **kwargs):
-            start = time.thread_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.thread_time() - start
-
-        return run
-
-    history.HistoryIndex.on_commit = timed("history hook", history.HistoryIndex.on_commit)
-    registry.Registry.on_commit = timed("registry hook", registry.Registry.on_commit)
-    log.Ledger._transaction = timed("batch", log.Ledger._transaction)
-    log.Ledger._sign = timed("checkpoint signature", log.Ledger._sign)
-    return spent
-
-
-def _profile_writer():
-    """Profile the ledger's writer thread (cProfile around each batch); returns a function
-    that stops and reports µs of own time per request by function."""
-    import cProfile
-    import pstats
-
-    from ledger.log import Ledger
-
-    profile = cProfile.Profile()
-    original = Ledger._commit_sync
-
-    def profiled(self, batch):
-        profile.enable()
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
         try:
-            return original(self, batch)
-        finally:
-            profile.disable()
-
-    Ledger._commit_sync = profiled
-
-    def report(requests: int, count: int = 25) -> list[dict]:
-        Ledger._commit_sync = original
-        stats = pstats.Stats(profile).stats
-        ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:count]
-        return [
-            {
-                "function": f"{name} ({Path(file).name}:{line})",
-                "us_per_request": round(row[2] / requests * 1e6, 1),
-                "calls_per_request": round(row[1] / requests, 2),
-            }
-            for (file, line, name), row in ranked
-        ]
-
-    return report
+            pids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            name = "agencies" if b"--agencies" in cmdline else pid
+            found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def _thread_cpu() -> dict[str, float]:
@@ -281,18 +231,10 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--plain", action="store_true", help="enforcement off")
     parser.add_argument("--no-profile", action="store_true", help="time only")
-    parser.add_argument("--writer", action="store_true", help="profile the ledger's writer")
-    parser.add_argument("--hooks", action="store_true", help="CPU of the writer's parts")
-    parser.add_argument(
-        "--switch-interval", type=float, help="the interpreter's switch interval (seconds)"
-    )
     parser.add_argument(
         "--without-ledger",
         action="store_true",
         help="answer appends without recording (attribution only: nothing is durable)",
-    )
-    parser.add_argument(
-        "--without-history", action="store_true", help="leave out the history index hook"
     )
     parser.add_argument("--html", help="write pyinstrument's HTML report here")
     parser.add_argument("--text", help="write pyinstrument's call tree here")
