@@ -182,6 +182,7 @@ class _Channel(asyncio.Protocol):
     def __init__(self, deliver: Callable[[Any], None]) -> None:
         self._deliver = deliver
         self._buffer = bytearray()
+        self._out: list[bytes] = []
         self.transport: Any = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -219,12 +220,23 @@ class _Channel(asyncio.Protocol):
             self.lost.set_result(None)
 
     def send(self, message: Any) -> None:
+        """Queue ``message``; everything queued in one turn of the event loop leaves in one
+        write (a batch's receipts, a burst of appends), not a system call each."""
         data = _dumps(message)
         assert self.transport is not None
-        self.transport.write(len(data).to_bytes(_HEADER, "big") + data)
+        self._out.append(len(data).to_bytes(_HEADER, "big"))
+        self._out.append(data)
+        if len(self._out) == 2:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out))
+        self._out.clear()
 
     def close(self) -> None:
         if self.transport is not None:
+            self._flush()
             self.transport.close()
 
 
