@@ -11,6 +11,7 @@ see a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -24,7 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app.accord_api import audit_routes, open_audit
-from app.enforcement.service import Enforcement, open_enforcement
+from app.enforcement.service import Enforcement, ledger_process, open_enforcement
 from app.federation.errors import RequestError, SupergraphError
 from app.federation.gateway import Gateway, Limits
 from app.federation.http import HTTPClient
@@ -47,17 +48,28 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if state["gateway"] is None:
-            if settings.supergraph is None:
-                raise SupergraphError(
-                    "no supergraph configured (--supergraph or ACCORD_SUPERGRAPH)"
-                )
-            state["gateway"] = build_gateway(settings)
+        if state["gateway"] is None and settings.supergraph is None:
+            raise SupergraphError("no supergraph configured (--supergraph or ACCORD_SUPERGRAPH)")
         try:
             async with contextlib.AsyncExitStack() as stack:
+                ledger, starting = None, None
                 if settings.enforcement:
+                    # The ledger's process starts (a new interpreter, then the log) while the
+                    # supergraph is loaded off the loop: startup waits for the slower of the two.
+                    ledger = ledger_process(settings)
+                    stack.push_async_callback(ledger.close)
+                    starting = asyncio.ensure_future(ledger.start())
+                if state["gateway"] is None:
+                    try:
+                        state["gateway"] = await asyncio.to_thread(build_gateway, settings)
+                    except BaseException:
+                        if starting is not None:
+                            await asyncio.gather(starting, return_exceptions=True)
+                        raise
+                if ledger is not None and starting is not None:
+                    await starting
                     state["enforcement"] = await stack.enter_async_context(
-                        open_enforcement(settings, state["gateway"])
+                        open_enforcement(settings, state["gateway"], ledger)
                     )
                 await stack.enter_async_context(open_audit(settings, state))
                 # What startup built (schemas, plans, contracts) lives as long as the process:

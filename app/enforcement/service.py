@@ -48,7 +48,7 @@ from app.settings import Settings
 from ledger import keys, store
 from ledger.decisions import DecisionEngine
 from ledger.entries import now_ms
-from ledger.process import LedgerProcess, consent_registry, open_ledger_process
+from ledger.process import LedgerProcess, consent_registry
 from ledger.registry import Registry
 
 log = logging.getLogger("accord.enforcement")
@@ -308,14 +308,30 @@ async def _reachable(urls: list[str], timeout: float) -> dict[str, bool]:
     return dict(zip(urls, results, strict=True))
 
 
+def ledger_process(settings: Settings) -> LedgerProcess:
+    """The log's own process for ``settings``, not yet started. It runs the consent registry's
+    hook (its index tables commit with the log); the gateway's process folds what was
+    committed before each request decides (:meth:`Enforcement.sync_registry`)."""
+    return LedgerProcess(
+        settings.ledger_dsn,
+        keys.load_or_create(settings.data_dir / "keys", "log", settings.log_origin),
+        settings.log_origin,
+        [keys.parse_verifier(w.key) for w in settings.witnesses],
+        [consent_registry(settings.contract_approvals_required)],
+        # The writer thread there needs the GIL back after each database call; with the
+        # default 5 ms switch interval a busy loop would make every commit wait for it.
+        switch_interval=SWITCH_INTERVAL,
+    )
+
+
 @contextlib.asynccontextmanager
-async def open_enforcement(settings: Settings, gateway: Gateway) -> AsyncIterator[Enforcement]:
-    """Open the ledger, registry and decision engine for ``settings`` and attach the guard to
-    ``gateway``; everything is closed on exit."""
+async def open_enforcement(
+    settings: Settings, gateway: Gateway, ledger: LedgerProcess
+) -> AsyncIterator[Enforcement]:
+    """Open the registry and decision engine for ``settings`` over ``ledger`` (started here if
+    it is not yet; its owner closes it) and attach the guard to ``gateway``."""
     authenticator = Authenticator.from_settings(settings)
     governed = GovernedFields.from_supergraph(gateway.supergraph)
-    signer = keys.load_or_create(settings.data_dir / "keys", "log", settings.log_origin)
-    witnesses = [keys.parse_verifier(w.key) for w in settings.witnesses]
     registry = Registry(settings.contract_approvals_required)
     metrics = Metrics()
     reader = store.make_engine(settings.ledger_dsn)
@@ -323,41 +339,30 @@ async def open_enforcement(settings: Settings, gateway: Gateway) -> AsyncIterato
     enforcement: Enforcement | None = None
 
     try:
-        # The log's process runs the registry's own hook (its index tables commit with the
-        # log); this process folds what was committed before each request decides.
-        async with open_ledger_process(
-            settings.ledger_dsn,
-            signer,
-            settings.log_origin,
-            [consent_registry(settings.contract_approvals_required)],
-            witnesses,
-            # The writer thread there needs the GIL back after each database call; with the
-            # default 5 ms switch interval a busy loop would make every commit wait for it.
-            switch_interval=SWITCH_INTERVAL,
-        ) as ledger:
-            engine = DecisionEngine(registry.state)
-            guard = Guard(
-                governed,
-                engine,
-                ledger.secrets.pseudonym,
-                dry_run=settings.dry_run,
-                metrics=metrics,
-            )
-            enforcement = Enforcement(
-                settings, authenticator, ledger, registry, engine, guard, metrics, reader, lock
-            )
+        await ledger.start()
+        engine = DecisionEngine(registry.state)
+        guard = Guard(
+            governed,
+            engine,
+            ledger.secrets.pseudonym,
+            dry_run=settings.dry_run,
+            metrics=metrics,
+        )
+        enforcement = Enforcement(
+            settings, authenticator, ledger, registry, engine, guard, metrics, reader, lock
+        )
 
-            def load() -> None:
-                with enforcement._lock, reader.connect() as connection, connection.begin():
-                    registry.load(connection)
+        def load() -> None:
+            with enforcement._lock, reader.connect() as connection, connection.begin():
+                registry.load(connection)
 
-            await asyncio.to_thread(load)
-            enforcement._autocommit = reader.dialect.name == "sqlite"
-            guard.before_decide = enforcement.sync_registry
-            guard.state_lock = enforcement._lock
-            gateway_key, _ = ensure_gateway_key(settings.data_dir)
-            enforcement.attach(gateway, TokenSigner(gateway_key, governed))
-            yield enforcement
+        await asyncio.to_thread(load)
+        enforcement._autocommit = reader.dialect.name == "sqlite"
+        guard.before_decide = enforcement.sync_registry
+        guard.state_lock = enforcement._lock
+        gateway_key, _ = ensure_gateway_key(settings.data_dir)
+        enforcement.attach(gateway, TokenSigner(gateway_key, governed))
+        yield enforcement
     finally:
         head = enforcement._head if enforcement is not None else None
         if head is not None:
