@@ -27,12 +27,16 @@ GATEWAY_ID = "accord"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--audit", type=Path, required=True, help="local copy of the audit")
+    parser.add_argument("--audit", type=Path, help="local copy of the audit")
     parser.add_argument("--node", type=Path, help="directory holding a Node 24 `node` binary")
     parser.add_argument("--suite", help="run only this suite")
     parser.add_argument("--port", type=int, default=4000, help="port Accord listens on")
     args = parser.parse_args()
 
+    if args.audit is None:
+        # `make bench` runs every script: say plainly what is missing instead of failing.
+        print(json.dumps({"skipped": "needs a checkout of the audit (--audit) and Node 24"}))
+        return 0
     audit = args.audit.resolve()
     if not (audit / "src" / "cli.ts").is_file():
         parser.error(f"{audit} is not a copy of federation-gateway-audit (no src/cli.ts)")

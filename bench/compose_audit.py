@@ -7,8 +7,8 @@ copy of the audit, composes them with Accord, composes them with ``@apollo/compo
 a Node install (the reference), and compares the two supergraphs semantically: same
 definitions, same fields, arguments, values and directive applications, in any order.
 
-    python bench/compose_audit.py --audit /work/tools/audit \
-        --reference /work/tools/compose-ref [--service-sdl] [--mutations] \
+    python bench/compose_audit.py --audit /path/to/federation-gateway-audit \
+        --reference /path/to/composition-install [--service-sdl] [--mutations] \
         [--suite NAME] [--show-diff]
 
 ``--mutations`` also composes variants of every suite with one directive or one ``!`` removed
@@ -509,11 +509,10 @@ def run_gateway_audit(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--audit", type=Path, default=Path("/work/tools/audit"))
+    parser.add_argument("--audit", type=Path, help="local copy of the audit")
     parser.add_argument(
         "--reference",
         type=Path,
-        default=Path("/work/tools/compose-ref"),
         help="directory whose node_modules has @apollo/composition and graphql",
     )
     parser.add_argument(
@@ -558,12 +557,14 @@ def main() -> int:
     parser.add_argument("--show-diff", action="store_true", help="include the differences")
     args = parser.parse_args()
     missing = []
-    if not (args.audit / "src" / "test-suites").is_dir():
-        missing.append(f"a checkout of the audit at {args.audit} (--audit)")
-    if not args.gateway and not args.shipped and not (args.reference / "node_modules").is_dir():
-        missing.append(
-            f"@apollo/composition and graphql installed with npm in {args.reference} (--reference)"
-        )
+    if args.audit is None or not (args.audit / "src" / "test-suites").is_dir():
+        missing.append("a checkout of the audit (--audit)")
+    if (
+        not args.gateway
+        and not args.shipped
+        and (args.reference is None or not (args.reference / "node_modules").is_dir())
+    ):
+        missing.append("a directory with @apollo/composition and graphql installed (--reference)")
     if shutil.which("node") is None and args.node is None:
         missing.append("node")
     if missing:
