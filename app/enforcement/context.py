@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.federation.response import materialize
 from app.identity import Principal
 from ledger.decisions import Decision, DecisionRequest
 
@@ -51,16 +52,13 @@ class Disclosed:
     decisions: list[Decision] = field(default_factory=list)
     break_glass: dict[str, str] = field(default_factory=dict)  # coordinate -> category
     unpermitted: set[str] = field(default_factory=set)  # released by dry-run despite a denial
-    paths: list[list[Any]] = field(default_factory=list)  # where released values sit
-    # More of them, kept unexpanded on the usual path (expanded only if they must be nulled):
-    # (response path chains of the objects, response keys of the released fields).
+    # Where released values sit, kept unexpanded (expanded only if they must be nulled): the
+    # response path chains of the objects, and the response keys of the released fields.
     sites: list[tuple[list[Any], tuple[str, ...]]] = field(default_factory=list)
 
     def value_paths(self) -> list[list[Any]]:
         """Every response path where a value released about this subject sits."""
-        from app.federation.response import materialize
-
-        out = list(self.paths)
+        out = []
         for chains, keys in self.sites:
             for chain in chains:
                 base = materialize(chain)

@@ -43,6 +43,7 @@ class _FetchShape:
     """A fetch's governed fields and what follows from them, the same for every call."""
 
     governed: dict[str, str]  # governed top-level field -> category
+    pairs: frozenset[tuple[str, str]]  # (providing agency, category) to decide
     keys: frozenset[str]  # the subject's key fields
     ungoverned: frozenset[str]  # fields any call may select (empty if only keys)
     everything: frozenset[str]  # every field the fetch selects
@@ -85,51 +86,30 @@ class Guard:
         self.state_lock = state_lock or threading.Lock()
         self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lookup_lock = threading.Lock()
-        self._governed: weakref.WeakKeyDictionary[Fetch, dict[str, str]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._pairs_of: weakref.WeakKeyDictionary[Fetch, frozenset] = weakref.WeakKeyDictionary()
-        self._keys_of: weakref.WeakKeyDictionary[Fetch, dict[str, list[str]]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._shapes: weakref.WeakKeyDictionary[Fetch, _FetchShape] = weakref.WeakKeyDictionary()
 
-    def governed_names(self, fetch: Fetch) -> dict[str, str]:
-        """The fetch's governed top-level fields and their categories (computed once)."""
-        found = self._governed.get(fetch)
+    def shape(self, fetch: Fetch) -> _FetchShape:
+        """What the guard needs to know about ``fetch`` on every call, computed once (plans
+        are cached, so their fetches are the same objects request after request)."""
+        found = self._shapes.get(fetch)
         if found is None:
             category = self.governed.category
-            found = {}
+            governed: dict[str, str] = {}
             for node in fetch.sel.fields.values():
                 cat = category(fetch.rep_type, node.name)
                 if cat is not None:
-                    found[node.name] = cat
-            self._governed[fetch] = found
-        return found
-
-    def response_keys(self, fetch: Fetch) -> dict[str, list[str]]:
-        """Per governed field of ``fetch``, the response keys the client asked for it under."""
-        found = self._keys_of.get(fetch)
-        if found is None:
-            found = {name: _keys_of(fetch, name) for name in self.governed_names(fetch)}
-            self._keys_of[fetch] = found
-        return found
-
-    def shape(self, fetch: Fetch) -> _FetchShape:
-        """What the guard needs to know about ``fetch`` on every call, computed once."""
-        found = self._shapes.get(fetch)
-        if found is None:
-            governed = self.governed_names(fetch)
+                    governed[node.name] = cat
             keys = self.governed.key_fields.get(fetch.rep_type, frozenset())
             names = [node.name for node in fetch.sel.fields.values()]
             ungoverned = frozenset(n for n in names if n not in governed and n != "__typename")
             if not ungoverned - keys:
                 ungoverned = frozenset()  # nothing worth a call without a governed field
-            response_keys = self.response_keys(fetch)
+            response_keys = {name: _keys_of(fetch, name) for name in governed}
             everything = frozenset(names) - {"__typename"}
             every_permitted = ungoverned | frozenset(governed)
             found = _FetchShape(
                 governed=governed,
+                pairs=frozenset((fetch.service, c) for c in governed.values()),
                 keys=keys,
                 ungoverned=ungoverned,
                 everything=everything,
@@ -140,14 +120,6 @@ class Guard:
                 released_keys=tuple(k for name in governed for k in response_keys[name]),
             )
             self._shapes[fetch] = found
-        return found
-
-    def _pairs(self, fetch: Fetch) -> frozenset[tuple[str, str]]:
-        """(providing agency, category) pairs ``fetch`` needs decided."""
-        found = self._pairs_of.get(fetch)
-        if found is None:
-            found = frozenset((fetch.service, c) for c in self.governed_names(fetch).values())
-            self._pairs_of[fetch] = found
         return found
 
     async def __call__(self, request: EntityRequest) -> EntityDecision | None:
@@ -166,7 +138,7 @@ class Guard:
             return EntityDecision([ungoverned] * count)
         try:
             subjects = await self._pseudonyms(ctx, request.representations, fetch.rep_type)
-            self._decide(ctx, fetch, subjects, governed)
+            self._decide(ctx, fetch, subjects)
         except Exception as exc:  # consent state unreadable: fail closed
             log.error("consent decision failed, withholding governed fields: %s", exc)
             self.metrics.decision_failures += 1
@@ -175,7 +147,7 @@ class Guard:
                 for _, chain in owners:
                     path = materialize(chain)
                     for name in governed:
-                        for key in _keys_of(fetch, name):
+                        for key in shape.response_keys[name]:
                             errors.append(_unavailable(path + [key]))
             return EntityDecision([ungoverned] * count, errors)
         return self._apply(ctx, request, subjects, shape)
@@ -217,11 +189,9 @@ class Guard:
         with self._lookup_lock:  # the secret store's cache is not shared between threads
             return {sid: self.pseudonym(sid) for sid in ids}
 
-    def _decide(
-        self, ctx: RequestContext, fetch: Fetch, subjects: list[str], governed: dict[str, str]
-    ) -> None:
+    def _decide(self, ctx: RequestContext, fetch: Fetch, subjects: list[str]) -> None:
         decisions = ctx.decisions
-        own = self._pairs(fetch)
+        own = self.shape(fetch).pairs
         unique = [
             subject
             for subject in dict.fromkeys(subjects)
@@ -233,7 +203,7 @@ class Guard:
         pairs = set(own)
         for other in ctx.fetches:
             if other.kind == "entity" and other.rep_type == fetch.rep_type:
-                pairs |= self._pairs(other)
+                pairs |= self.shape(other).pairs
         needed: dict[tuple[str, str, str], None] = {}
         for subject in unique:
             for provider, category in pairs:
@@ -289,10 +259,7 @@ class Guard:
             made = [decisions[(subject, provider, c)] for c in categories]
             if all(d.permit and not d.break_glass and not d.obligations for d in made):
                 # The usual case: everything asked for is permitted, with nothing attached.
-                record = ctx.disclosed.get((subject, provider))
-                if record is None:
-                    first = ctx.requests[(subject, provider, categories[0])]
-                    record = ctx.disclosed[(subject, provider)] = Disclosed(first)
+                record = _record(ctx, ctx.requests[(subject, provider, categories[0])])
                 record.fields.update(shape.fields)
                 for decision in made:
                     if all(d is not decision for d in record.decisions):
@@ -323,7 +290,9 @@ class Guard:
             where = [path + [k] for path in paths for k in shape.response_keys[name]]
             if decision.permit or self.dry_run:
                 permitted.add(name)
-                self._disclosed(ctx, decision_request, decision, coordinate, category, where)
+                record = _record(ctx, decision_request)
+                record.sites.append((chains, tuple(shape.response_keys[name])))
+                self._disclosed(ctx, record, decision, coordinate, category, where)
             if not decision.permit:
                 self._refused(ctx, decision_request, decision, coordinate, category)
                 if not self.dry_run and not decision.silent:
@@ -337,15 +306,12 @@ class Guard:
     def _disclosed(
         self,
         ctx: RequestContext,
-        request: DecisionRequest,
+        record: Disclosed,
         decision: Decision,
         coordinate: str,
         category: str,
         where: list[list[Any]],
     ) -> None:
-        record = ctx.disclosed.get((request.subject, request.provider))
-        if record is None:
-            record = ctx.disclosed[(request.subject, request.provider)] = Disclosed(request)
         record.fields[coordinate] = category
         if decision.permit:
             if all(d is not decision for d in record.decisions):
@@ -356,7 +322,6 @@ class Guard:
                 ctx.obligations.setdefault(obligation, []).extend(where)
         else:
             record.unpermitted.add(coordinate)
-        record.paths.extend(where)
 
     def _refused(
         self,
@@ -371,6 +336,15 @@ class Guard:
         if record is None:
             record = ctx.refused[key] = Refused(request, decision)
         record.fields[coordinate] = category
+
+
+def _record(ctx: RequestContext, request: DecisionRequest) -> Disclosed:
+    """The request's disclosure record for ``request``'s (subject, providing agency)."""
+    key = (request.subject, request.provider)
+    record = ctx.disclosed.get(key)
+    if record is None:
+        record = ctx.disclosed[key] = Disclosed(request)
+    return record
 
 
 def _keys_of(fetch: Fetch, name: str) -> list[str]:

@@ -24,11 +24,11 @@ from app.federation.response import materialize
 
 @dataclass
 class EntityRequest:
-    """What the entity-fetch hook sees: the fetch, its representations and candidate fields."""
+    """What the entity-fetch hook sees: the fetch (its selection says which fields a call may
+    select) and its representations."""
 
     fetch: Fetch
     representations: list[dict[str, Any]]
-    candidate_fields: list[str]
     # Per representation, the (object, path chain) pairs it stands for; ``materialize`` a
     # chain to get the response path where errors about that object belong.
     owners: list[list[tuple[dict, Any]]] = field(default_factory=list)
@@ -278,9 +278,7 @@ class Executor:
             return
         decisions = await asyncio.gather(
             *(
-                self.entity_hook(
-                    EntityRequest(fetch, reps, [f.name for f in fetch.sel.fields.values()], owners)
-                )
+                self.entity_hook(EntityRequest(fetch, reps, owners))
                 for fetch, reps, owners, _ in parts
             )
         )
@@ -427,9 +425,7 @@ class Executor:
             return
         reps, owners, _ = prepared
         if self.entity_hook is not None:
-            decision = await self.entity_hook(
-                EntityRequest(fetch, reps, [f.name for f in fetch.sel.fields.values()], owners)
-            )
+            decision = await self.entity_hook(EntityRequest(fetch, reps, owners))
             if decision is not None:
                 errors.extend(decision.errors)
                 await self._run_partitioned(

@@ -129,7 +129,7 @@ async def test_entity_hook_limits_fields_per_representation(world_sdl, world):
         {"id": "p3", "name": "Linus", "birthYear": None},
     ]
     (request,) = seen
-    assert request.candidate_fields == ["name", "birthYear"]
+    assert [f.name for f in request.fetch.sel.fields.values()] == ["name", "birthYear"]
     assert [r["id"] for r in request.representations] == ["p1", "p2", "p3"]
     assert result["errors"] == [
         {
