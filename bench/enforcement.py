@@ -302,11 +302,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    """Process ids of ``pid``'s children (the enforcing gateway's ledger process)."""
+    """Process ids of ``pid``'s children (the enforcing gateway's ledger process), leaving out
+    multiprocessing's resource tracker, which sits idle beside it."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
-            found.extend(int(c) for c in (task / "children").read_text().split())
+            for child in (task / "children").read_text().split():
+                if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
     return found
 
 

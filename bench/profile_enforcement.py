@@ -183,6 +183,8 @@ def _children_cpu() -> dict[str, float]:
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
+            if b"resource_tracker" in cmdline:
+                continue  # multiprocessing's helper beside the ledger process, idle
             name = "agencies" if b"--agencies" in cmdline else pid
             found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return found
