@@ -770,6 +770,13 @@ class Registry:
                     self.state.index = folded.index
             return self.state.index
 
+    def skip(self, start: int, end: int) -> None:
+        """Mark the entries ``[start, end)`` folded, the caller having checked that none of them
+        is of a type the registry folds: the state keeps its version and its decision caches."""
+        with self._lock:
+            if self._loaded and self.state.index == start:
+                self.state.index = end
+
     def _fold_range(
         self, connection: Connection, state: LedgerState, start: int, end: int, write: bool
     ) -> LedgerState:

@@ -49,13 +49,20 @@ from ledger import keys, store
 from ledger.decisions import DecisionEngine
 from ledger.entries import now_ms
 from ledger.process import LedgerProcess, consent_registry
-from ledger.registry import Registry
+from ledger.registry import FOLDED_TYPES, Registry
 
 log = logging.getLogger("accord.enforcement")
 
 MAX_JUSTIFICATION = 1000
 SWITCH_INTERVAL = 0.0005
 HEAD_QUERY = f"SELECT size FROM {store.head_table.name} WHERE id = 1"
+# Whether entries in [start, end) include one the registry folds (a consent, a contract, a
+# member change); ``{}`` is the driver's placeholder. Most batches are disclosures only.
+FOLDED_QUERY = (
+    f"SELECT 1 FROM {store.entries_table.name} WHERE idx >= {{0}} AND idx < {{0}} AND type IN ("
+    + ", ".join(f"'{t}'" for t in FOLDED_TYPES)
+    + ") LIMIT 1"
+)
 
 
 @dataclass
@@ -75,6 +82,7 @@ class Enforcement:
     ledger_problem: str | None = None  # why the last append failed, for /readyz
     _head: Any = None  # a DBAPI connection for the head-size check
     _autocommit: bool = False
+    _folded_query: str = ""
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
 
@@ -98,10 +106,17 @@ class Enforcement:
         beyond what this process has folded."""
         if self._head is None:
             self._head = self.reader.raw_connection()
+            marker = "?" if self.reader.dialect.paramstyle == "qmark" else "%s"
+            self._folded_query = FOLDED_QUERY.format(marker)
+        folded = self.registry.state.index
         try:
             cursor = self._head.cursor()
             cursor.execute(HEAD_QUERY)
             row = cursor.fetchone()
+            relevant = True
+            if row is not None and folded < row[0]:
+                cursor.execute(self._folded_query, (folded, row[0]))
+                relevant = cursor.fetchone() is not None
             cursor.close()
             if not self._autocommit:
                 self._head.rollback()  # end the read so the next one sees new commits
@@ -110,7 +125,11 @@ class Enforcement:
                 self._head.close()
             self._head = None
             raise
-        if row is None or self.registry.state.index >= row[0]:
+        if row is None or folded >= row[0]:
+            return
+        if not relevant:  # disclosures only: nothing a decision depends on changed
+            with self._lock:
+                self.registry.skip(folded, row[0])
             return
         with self._lock, self.reader.connect() as connection:
             if self.registry.state.index < store.head_size(connection):

@@ -85,6 +85,31 @@ def test_a_revocation_committed_between_two_queries_changes_the_second_answer(
         assert entity_queries(agencies, agency) == []  # nothing governed was even asked
 
 
+def _metric(gateway, name: str) -> float:
+    text = gateway.client.get(f"{gateway.server.url}/metrics").text
+    (line,) = [row for row in text.splitlines() if row.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+def test_disclosures_keep_decisions_memoised_and_a_consent_after_them_still_counts(
+    start, ledgered, agencies
+):
+    granted = ledgered.grant(CLEAN, ("human_services",))
+    gateway = start()
+    for _ in range(3):  # each answer commits disclosures, which no decision depends on
+        assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
+    calls = _metric(gateway, "accord_decision_cedar_calls")
+    hits = _metric(gateway, "accord_decision_memo_hits")
+    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
+    assert _metric(gateway, "accord_decision_cedar_calls") == calls
+    assert _metric(gateway, "accord_decision_memo_hits") > hits
+    # A revocation behind a run of disclosures is folded before the next decision.
+    ledgered.revoke(granted, recorder="human_services")
+    after = gateway.query(PROFILE, variables={"id": CLEAN})
+    assert after["data"]["person"] is None
+    assert {e["extensions"]["code"] for e in after["errors"]} == {"CONSENT_REQUIRED"}
+
+
 def test_silent_denial_looks_exactly_like_having_no_record(start, ledgered, agencies):
     query = "query($id: ID!) { person(id: $id) { id substanceUseTreatment { program } } }"
     gateway = start()
