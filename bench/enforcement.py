@@ -313,6 +313,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _waited_children_cpu() -> float:
+    """CPU time of this process's children that have exited and been waited for (the load
+    generator, once ``subprocess.run`` returns)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cpus() -> tuple[int | None, int | None]:
     available = sorted(os.sched_getaffinity(0))
     return (available[0], available[1]) if len(available) >= 2 else (None, None)
@@ -498,6 +507,8 @@ def main() -> int:
                                 os.sched_setaffinity(pid, {other_cpu})
                     cpu_before = cpu_seconds(gateway.pid)
                     helpers_before = sum(cpu_seconds(pid) for pid in helpers)
+                    agencies_before = cpu_seconds(agencies.pid)
+                    loader_before = _waited_children_cpu()
                     result = subprocess.run(
                         [sys.executable, __file__, "--loader", json.dumps(spec)],
                         capture_output=True,
@@ -507,11 +518,21 @@ def main() -> int:
                     )
                     cpu = cpu_seconds(gateway.pid) - cpu_before
                     ledger_cpu = sum(cpu_seconds(pid) for pid in helpers) - helpers_before
+                    agencies_cpu = cpu_seconds(agencies.pid) - agencies_before
+                    loader_cpu = _waited_children_cpu() - loader_before
                     run = json.loads(result.stdout)
                     done = run.pop("completed_with_warmup")
                     run["gateway_cpu_us_per_request"] = round(cpu / done * 1e6, 1) if done else None
                     run["ledger_process_cpu_us_per_request"] = (
                         round(ledger_cpu / done * 1e6, 1) if done else None
+                    )
+                    # What shares the second CPU with the ledger process (the loader's CPU
+                    # includes its warm-up, as the others' do).
+                    run["agencies_cpu_us_per_request"] = (
+                        round(agencies_cpu / done * 1e6, 1) if done else None
+                    )
+                    run["loader_cpu_us_per_request"] = (
+                        round(loader_cpu / done * 1e6, 1) if done else None
                     )
                     runs[mode].append(run)
                 finally:
@@ -533,6 +554,12 @@ def main() -> int:
             ),
             "ledger_process_cpu_us_per_request": statistics.median(
                 r["ledger_process_cpu_us_per_request"] or 0 for r in results
+            ),
+            "agencies_cpu_us_per_request": statistics.median(
+                r["agencies_cpu_us_per_request"] or 0 for r in results
+            ),
+            "loader_cpu_us_per_request": statistics.median(
+                r["loader_cpu_us_per_request"] or 0 for r in results
             ),
             "runs": results,
         }
