@@ -276,12 +276,16 @@ class Executor:
         if self.entity_hook is None:
             await self._send_parts(parts, errors, variables, headers)
             return
-        decisions = await asyncio.gather(
-            *(
-                self.entity_hook(EntityRequest(fetch, reps, owners))
-                for fetch, reps, owners, _ in parts
+        if len(parts) == 1:
+            fetch, reps, owners, _ = parts[0]
+            decisions = [await self.entity_hook(EntityRequest(fetch, reps, owners))]
+        else:
+            decisions = await asyncio.gather(
+                *(
+                    self.entity_hook(EntityRequest(fetch, reps, owners))
+                    for fetch, reps, owners, _ in parts
+                )
             )
-        )
         plain = []
         jobs = []
         for part, decision in zip(parts, decisions, strict=True):
@@ -303,7 +307,10 @@ class Executor:
                 plain = []
         if plain:
             jobs.append(self._send_parts(plain, errors, variables, headers))
-        await asyncio.gather(*jobs)
+        if len(jobs) == 1:
+            await jobs[0]
+        else:
+            await asyncio.gather(*jobs)
 
     async def _send_parts(self, parts, errors, variables, headers) -> None:
         """Send prepared ``_entities`` fetches to one subgraph as one request."""
@@ -451,10 +458,17 @@ class Executor:
                 [reps[p] for p in positions],
                 [owners[p] for p in positions],
             )
-            calls.append(
+            calls.append((query, call, allowed))
+        if len(calls) == 1:  # the usual case: no task of its own
+            query, call, allowed = calls[0]
+            await self._run_entities(fetch, query, [call], fetch_vars, headers, errors, allowed)
+            return
+        await asyncio.gather(
+            *(
                 self._run_entities(fetch, query, [call], fetch_vars, headers, errors, allowed)
+                for query, call, allowed in calls
             )
-        await asyncio.gather(*calls)
+        )
 
     async def _run_entities(self, fetch, query, calls, fetch_vars, headers, errors, allowed=None):
         """One ``_entities`` request (one aliased field per call) merged into the owners;
