@@ -97,7 +97,10 @@ class HTTPClient:
             head += f"{name}: {value}\r\n"
         request = head.encode("latin-1") + b"\r\n" + body
         try:
-            return await asyncio.wait_for(self._send(origin, request), timeout or self.timeout)
+            # A timeout scope, not wait_for: on Python 3.11 wait_for runs the call as a task
+            # of its own, one more task for every subgraph call.
+            async with asyncio.timeout(timeout or self.timeout):
+                return await self._send(origin, request)
         except TimeoutError:
             raise SubgraphHTTPError(f"no answer within {timeout or self.timeout:g}s") from None
 
