@@ -9,6 +9,8 @@ Prints JSON: requests, wall and gateway-process CPU time per request (by thread)
 request of the ledger's own process (it appends the entries; see ledger/process.py), and the
 gateway's top functions by own time. ``--without-ledger`` answers appends in the gateway
 without sending them to the ledger process (attribution only: nothing is durable).
+``--parts`` (with ``--no-profile``) times the enforcing path's synchronous steps one by one
+instead, in µs per request; what they leave out is awaiting, the event loop and HTTP.
 """
 
 from __future__ import annotations
@@ -89,6 +91,44 @@ async def _drive(app, people, token, requests: int, concurrency: int) -> int:
     return failures
 
 
+# The enforcing path's synchronous steps, timed by --parts: (module, owner or None, name, label).
+PARTS = (
+    ("app.enforcement.service", "Enforcement", "context", "request context"),
+    ("app.enforcement.service", "Enforcement", "sync_registry", "registry head check"),
+    ("app.enforcement.guard", "Guard", "_decide", "decide (head check and engine included)"),
+    ("ledger.decisions", "DecisionEngine", "decide", "decision engine"),
+    ("app.enforcement.guard", "Guard", "_apply", "group by permitted fields, note disclosures"),
+    ("app.enforcement.tokens", "TokenSigner", "__call__", "gateway tokens"),
+    ("app.enforcement.unasked", "UnaskedFieldFilter", "__call__", "prune unasked fields"),
+    ("app.enforcement.service", None, "request_entries", "build the entries"),
+    ("ledger.process", "_Channel", "send", "ledger process: send"),
+    ("ledger.process", "_Channel", "data_received", "ledger process: read replies"),
+)
+
+
+def _time_parts() -> dict[str, float]:
+    """Wrap each of PARTS with a timer; returns the running totals in seconds, by label."""
+    import functools
+    import importlib
+
+    totals = {label: 0.0 for *_, label in PARTS}
+    for module_name, owner_name, name, label in PARTS:
+        owner = importlib.import_module(module_name)
+        if owner_name is not None:
+            owner = getattr(owner, owner_name)
+        original = getattr(owner, name)
+
+        def timed(*args, __original=original, __label=label, **kwargs):
+            started = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                totals[__label] += time.perf_counter() - started
+
+        setattr(owner, name, functools.wraps(original)(timed))
+    return totals
+
+
 async def _run(args, workdir: Path, config: Path, people, token) -> dict:
     from app.server import create_app
     from app.settings import load_settings
@@ -101,6 +141,7 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
             return [Receipt(n, b"", "") for n in range(len(list(entries)))]
 
         LedgerProcess.append_all = append_all  # type: ignore[method-assign]
+    parts = _time_parts() if args.parts else None  # before start-up binds any of them
     settings = load_settings(config)
     app = create_app(settings)
     lifespan_messages = asyncio.Queue()
@@ -121,7 +162,9 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
     try:
         await _drive(app, people, token, min(args.requests, 300), args.concurrency)  # warm up
         profiler = None
-        if not args.no_profile:
+        for label in parts or ():
+            parts[label] = 0.0  # the warm-up does not count
+        if not args.no_profile and parts is None:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.0005, async_mode="disabled")
@@ -148,6 +191,10 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
         }
         ledger_cpu = sum(v for k, v in children.items() if k != "agencies")
         result["ledger_process_cpu_us_per_request"] = round(ledger_cpu / args.requests * 1e6, 1)
+        if parts is not None:
+            result["parts_us_per_request"] = {
+                label: round(seconds / args.requests * 1e6, 1) for label, seconds in parts.items()
+            }
         if profiler is not None:
             profiler.stop()
             session = profiler.last_session
@@ -237,6 +284,11 @@ def main() -> int:
         "--without-ledger",
         action="store_true",
         help="answer appends without recording (attribution only: nothing is durable)",
+    )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="time the enforcing path's synchronous steps (no profiler)",
     )
     parser.add_argument("--html", help="write pyinstrument's HTML report here")
     parser.add_argument("--text", help="write pyinstrument's call tree here")
