@@ -102,8 +102,9 @@ class Enforcement:
     def sync_registry(self) -> None:
         """Fold consents and contracts other processes committed since the last request, so a
         revocation committed anywhere before a decision changes it. The check is one primary-
-        key read on a connection kept open for it; folding happens only when the log grew
-        beyond what this process has folded."""
+        key read on a connection kept open for it. When the log grew, a range read over the new
+        entries says whether any is of a type the registry folds; only then are they folded
+        (most batches are disclosures, which no decision depends on)."""
         if self._head is None:
             self._head = self.reader.raw_connection()
             marker = "?" if self.reader.dialect.paramstyle == "qmark" else "%s"
