@@ -9,8 +9,8 @@ Prints JSON: requests, wall and gateway-process CPU time per request (by thread)
 request of the ledger's own process (it appends the entries; see ledger/process.py), and the
 gateway's top functions by own time. ``--without-ledger`` answers appends in the gateway
 without sending them to the ledger process (attribution only: nothing is durable).
-``--parts`` (with ``--no-profile``) times the enforcing path's synchronous steps one by one
-instead, in µs per request; what they leave out is awaiting, the event loop and HTTP.
+``--parts`` times the enforcing path's synchronous steps one by one instead of profiling, in
+µs per request; what they leave out is awaiting, the event loop and HTTP.
 """
 
 from __future__ import annotations

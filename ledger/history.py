@@ -353,7 +353,7 @@ class HistoryIndex:
             self._checked_at = first
         size = committed[-1].index + 1
         # One statement in the usual case: move the head from this batch's start to its end.
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        mark = store.placeholder(connection.dialect.paramstyle)
         moved = connection.exec_driver_sql(
             f"UPDATE {head_table.name} SET size = {mark} WHERE id = 1 AND size = {mark}",
             (size, first),

@@ -648,7 +648,7 @@ class _Sql:
 
 @functools.cache
 def _sql_for(dialect: str, paramstyle: str) -> _Sql:
-    mark = "?" if paramstyle == "qmark" else "%s"
+    mark = store.placeholder(paramstyle)
     lock = " FOR UPDATE" if dialect == "postgresql" else ""
     entries, tiles = store.entries_table.name, store.tiles_table.name
     return _Sql(

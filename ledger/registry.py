@@ -449,7 +449,7 @@ def indexed_size(connection: Connection) -> int | None:
 def _set_indexed_size(connection: Connection, size: int) -> None:
     # Runs in every append batch: plain text to the driver costs a fraction of a compiled
     # expression.
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    mark = store.placeholder(connection.dialect.paramstyle)
     changed = connection.exec_driver_sql(
         f"UPDATE {registry_head_table.name} SET size = {mark} WHERE id = 1", (size,)
     ).rowcount

@@ -147,6 +147,12 @@ member_keys_table = MemberKeyRow.__table__  # type: ignore[attr-defined]
 secrets_table = SubjectSecret.__table__  # type: ignore[attr-defined]
 
 
+def placeholder(paramstyle: str) -> str:
+    """The driver's positional parameter marker, for SQL sent as plain text (the request and
+    append paths, where compiling an expression costs more than running it)."""
+    return "?" if paramstyle == "qmark" else "%s"
+
+
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` DSNs and route them to the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):

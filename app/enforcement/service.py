@@ -107,8 +107,9 @@ class Enforcement:
         (most batches are disclosures, which no decision depends on)."""
         if self._head is None:
             self._head = self.reader.raw_connection()
-            marker = "?" if self.reader.dialect.paramstyle == "qmark" else "%s"
-            self._folded_query = FOLDED_QUERY.format(marker)
+            self._folded_query = FOLDED_QUERY.format(
+                store.placeholder(self.reader.dialect.paramstyle)
+            )
         folded = self.registry.state.index
         try:
             cursor = self._head.cursor()
