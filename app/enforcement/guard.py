@@ -152,6 +152,56 @@ class Guard:
             return EntityDecision([ungoverned] * count, errors)
         return self._apply(ctx, request, subjects, shape)
 
+    async def preview(self, request: EntityRequest) -> EntityDecision | None:
+        """The executor's entity preview: what :meth:`__call__` will allow for
+        representations predicted from a root field's key arguments, before the root fetch
+        has found the object. It answers only when every governed field is permitted outright
+        for people whose pseudonyms are already in memory, and records nothing: the disclosure
+        is noted by :meth:`__call__` once the object is known to be that person. Anything else
+        (a refusal, an obligation, a person not seen lately, a decision that fails) is ``None``,
+        and the fetch waits for the key as planned."""
+        fetch = request.fetch
+        count = len(request.representations)
+        if not self.governed.is_subject(fetch.rep_type):
+            return EntityDecision([None] * count)
+        shape = self.shape(fetch)
+        if not shape.governed:
+            return EntityDecision([None] * count)
+        ctx = context.current.get()
+        if ctx is None:
+            return None
+        subjects = self._known_pseudonyms(ctx, request.representations, shape.keys)
+        if subjects is None:
+            return None
+        try:
+            self._decide(ctx, fetch, subjects)
+        except Exception:  # decided again, and failed closed, when the object is known
+            return None
+        decisions = ctx.decisions
+        for subject in subjects:
+            for category in shape.governed.values():
+                made = decisions[(subject, fetch.service, category)]
+                if not made.permit or made.break_glass or made.obligations:
+                    return None
+        return EntityDecision([shape.all_permitted] * count)
+
+    def _known_pseudonyms(
+        self, ctx: RequestContext, reps: list[dict[str, Any]], keys: frozenset[str]
+    ) -> list[str] | None:
+        """Pseudonyms from memory only (a lookup may create a secret: not for a guess)."""
+        found: list[str] = []
+        now = time.monotonic()
+        for rep in reps:
+            sid = subject_id(rep, keys)
+            known = ctx.pseudonyms.get(sid)
+            if known is None:
+                hit = self._memo.get(sid)
+                if hit is None or hit[1] <= now:
+                    return None
+                known = ctx.pseudonyms[sid] = hit[0]
+            found.append(known)
+        return found
+
     # -- deciding ------------------------------------------------------------------------
 
     async def _pseudonyms(

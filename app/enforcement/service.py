@@ -96,6 +96,7 @@ class Enforcement:
         )
         gateway._plans.clear()
         gateway.executor.entity_hook = self.guard
+        gateway.executor.entity_preview = self.guard.preview
         gateway.executor.call_headers = key_signer
         gateway.executor.check_result = UnaskedFieldFilter(self.metrics)
 

@@ -5,6 +5,12 @@ field finish before the next field starts. ``_entities`` fetches collect the obj
 path, build one representation per distinct entity, send them in one request, and merge each
 answer back into every object that asked for it. Subgraph errors are re-pathed to where the
 client sees them; a failed subgraph leaves its fields null, never the whole response.
+
+A root fetch whose only field finds an entity by its key arguments (``person(id: $id)``) and
+whose follow-up ``_entities`` fetch goes back to the same subgraph is sent as one request when
+an entity preview can say beforehand what that follow-up may select: the representation is
+predicted from the arguments and checked against the object the root field returns; if they
+differ, the follow-up's answer is dropped and it runs as planned.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from graphql import ArgumentNode, StringValueNode, VariableNode
 
 from app.federation.errors import graphql_error
 from app.federation.http import HTTPClient, SubgraphHTTPError
@@ -44,6 +51,10 @@ class EntityDecision:
 
 
 EntityHook = Callable[[EntityRequest], Awaitable[EntityDecision | None]]
+# What the entity hook would allow for representations predicted before the fetch that finds
+# them, without recording anything; ``None`` when it cannot say (the fetch then runs as
+# planned, after its objects are known).
+EntityPreview = Callable[[EntityRequest], Awaitable[EntityDecision | None]]
 # Extra headers for one subgraph call: given the fetch and the top-level fields the call
 # selects (``None``: all of the fetch's), e.g. a gateway token naming the permitted fields.
 CallHeaders = Callable[["Fetch", frozenset[str] | None], dict[str, str] | None]
@@ -77,7 +88,13 @@ class Fetch:
     inputs_text: str = ""
     simple_inputs: tuple[tuple[str, str], ...] | None = None
     restores: bool = False
+    # For a root fetch: the ``_entities`` fetch to the same subgraph that completes the object
+    # its only field finds by key arguments, and how to predict that object's representation
+    # ((representation field, argument) pairs); see :func:`pair_follow_ups`.
+    follow_up: Fetch | None = None
+    follow_up_args: tuple[tuple[str, ArgumentNode | None], ...] = ()
     _filtered: dict[frozenset[str], str] = field(default_factory=dict)
+    _fused: dict[frozenset[str] | None, str] = field(default_factory=dict)
     _filtered_sel: dict[frozenset[str], SelSet] = field(default_factory=dict)
     _batches: dict[tuple[int, ...], str] = field(default_factory=dict)
 
@@ -105,6 +122,24 @@ class Fetch:
             )
             self._filtered_sel[allowed] = sel
         return sel
+
+    def fused_query(self, allowed: frozenset[str] | None) -> str:
+        """This root fetch and its follow-up, selecting ``allowed``, as one operation."""
+        text = self._fused.get(allowed)
+        if text is None:
+            follow = self.follow_up
+            assert follow is not None
+            definitions = ["$representations:[_Any!]!"]
+            for definition in (*self.variable_def_items, *follow.variable_def_items):
+                if definition not in definitions:
+                    definitions.append(definition)
+            text = (
+                f"query({', '.join(definitions)}){{{self.sel.render()[1:-1]} "
+                f"_entities(representations:$representations)"
+                f"{{...on {follow.rep_type}{follow.sel_for(allowed).render()}}}}}"
+            )
+            self._fused[allowed] = text
+        return text
 
 
 def compile_fetch(group: Group, service: str, url: str, variable_defs: dict[str, str]) -> Fetch:
@@ -138,6 +173,61 @@ def compile_fetch(group: Group, service: str, url: str, variable_defs: dict[str,
         inputs_text=group.inputs.render(),
         simple_inputs=_simple_inputs(group.inputs),
     )
+
+
+def pair_follow_ups(fetches: list[Fetch]) -> None:
+    """Find root fetches whose follow-up can share their request (see the module docstring).
+
+    The root fetch must be a query selecting one field; the follow-up an ``_entities`` fetch
+    to the same subgraph, depending on that fetch alone, at that field's path, whose
+    representation holds only key fields the field takes as arguments of the same name."""
+    for root in fetches:
+        if root.kind != "root" or root.operation != "query":
+            continue
+        fields = [n for n in root.sel.fields.values() if n.name != "__typename"]
+        if len(fields) != 1 or root.sel.frags or fields[0].sel is None:
+            continue
+        (found,) = fields
+        args = {arg.name.value: arg for arg in found.args}
+        for follow in fetches:
+            if (
+                follow.kind == "entity"
+                and follow.graph == root.graph
+                and follow.stage == root.stage
+                and follow.deps == (root.id,)
+                and follow.path == ((found.key, None),)
+                and follow.simple_inputs is not None
+                and "representations" not in {*root.variable_names, *follow.variable_names}
+            ):
+                names = [name for name, _ in follow.simple_inputs if name != "__typename"]
+                if names and set(names) <= follow.key_fields and all(n in args for n in names):
+                    root.follow_up = follow
+                    root.follow_up_args = tuple(
+                        (name, None if name == "__typename" else args[name])
+                        for name, _ in follow.simple_inputs
+                    )
+                    break
+
+
+def _predicted_representation(fetch: Fetch, variables: dict[str, Any]) -> dict[str, Any] | None:
+    """The follow-up's representation from the root field's arguments, or None when an
+    argument is not a plain string (a variable's value or a literal)."""
+    rep: dict[str, Any] = {}
+    for name, arg in fetch.follow_up_args:
+        if arg is None:
+            rep[name] = fetch.follow_up.rep_type  # type: ignore[union-attr]
+            continue
+        node = arg.value
+        if isinstance(node, VariableNode):
+            value = variables.get(node.name.value)
+        elif isinstance(node, StringValueNode):
+            value = node.value
+        else:
+            return None
+        if not isinstance(value, str):
+            return None
+        rep[name] = value
+    return rep
 
 
 def _simple_inputs(inputs: SelSet) -> tuple[tuple[str, str], ...] | None:
@@ -223,11 +313,14 @@ class Executor:
         call_headers: CallHeaders | None = None,
         check_result: ResultCheck | None = None,
         timeouts: dict[str, float] | None = None,
+        entity_preview: EntityPreview | None = None,
     ) -> None:
         self.client = client
         # Per-subgraph request timeouts in seconds, by subgraph name; others use the client's.
         self.timeouts = dict(timeouts or {})
         self.entity_hook = entity_hook
+        # With a preview, root fetches and their follow-ups share requests (module docstring).
+        self.entity_preview = entity_preview
         self.call_headers = call_headers
         self.check_result = check_result
         self.subgraph_requests = 0
@@ -241,23 +334,41 @@ class Executor:
         """Run ``schedule`` (levels of batches, see :func:`schedule`) and merge the answers."""
         data: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
+        done: set[int] = set()  # follow-ups already answered with their root fetch
         for level in schedule:
+            if done:
+                level = [
+                    kept for kept in ([f for f in b if f.id not in done] for b in level) if kept
+                ]
             # Every fetch of a level collects its objects before any answer of the level is
             # merged (gather starts each batch up to its first await), so the objects found at a
             # path can be shared between the level's fetches.
             shared: dict = {}
             if len(level) == 1:
-                await self._run_batch(level[0], data, errors, variables, headers, {})
-            else:
+                await self._run_batch(level[0], data, errors, variables, headers, {}, done)
+            elif level:
                 await asyncio.gather(
                     *(
-                        self._run_batch(batch, data, errors, variables, headers, shared)
+                        self._run_batch(batch, data, errors, variables, headers, shared, done)
                         for batch in level
                     )
                 )
         return data, errors
 
-    async def _run_batch(self, batch, data, errors, variables, headers, shared) -> None:
+    async def _run_batch(self, batch, data, errors, variables, headers, shared, done) -> None:
+        if batch[0].kind == "root" and self.entity_preview is not None:
+            fused = [f for f in batch if f.follow_up is not None]
+            if fused:
+                batch = [f for f in batch if f.follow_up is None]
+                jobs = [self._run_fused(f, data, errors, variables, headers, done) for f in fused]
+                jobs += [
+                    self._run_fetch(f, data, errors, variables, headers, shared) for f in batch
+                ]
+                if len(jobs) == 1:
+                    await jobs[0]
+                else:
+                    await asyncio.gather(*jobs)
+                return
         if len(batch) == 1 or batch[0].kind == "root":
             if len(batch) == 1:
                 await self._run_fetch(batch[0], data, errors, variables, headers, shared)
@@ -415,17 +526,8 @@ class Executor:
             if fetch_vars:
                 body["variables"] = fetch_vars
             result = await self._post(fetch, body, errors, [], headers)
-            if result is None:
-                return
-            sub_data = result.get("data")
-            if fetch.restores:
-                restore_keys(sub_data, fetch.sel)
-            if self.check_result is not None and isinstance(sub_data, dict):
-                self.check_result(fetch, fetch.sel, sub_data)
-            if isinstance(sub_data, dict):
-                merge(data, sub_data)
-            for error in result.get("errors") or ():
-                errors.append(_subgraph_error(error, fetch, error.get("path")))
+            if result is not None:
+                self._merge_root(fetch, result.get("data"), result.get("errors"), data, errors)
             return
         prepared = self._prepare(fetch, data, shared)
         if prepared is None:
@@ -441,6 +543,93 @@ class Executor:
                 return
         call = (fetch, "_entities", "representations", reps, owners)
         await self._run_entities(fetch, fetch.query, [call], fetch_vars, headers, errors)
+
+    def _merge_root(self, fetch: Fetch, sub_data, sub_errors, data, errors) -> None:
+        if fetch.restores:
+            restore_keys(sub_data, fetch.sel)
+        if self.check_result is not None and isinstance(sub_data, dict):
+            self.check_result(fetch, fetch.sel, sub_data)
+        if isinstance(sub_data, dict):
+            merge(data, sub_data)
+        for error in sub_errors or ():
+            errors.append(_subgraph_error(error, fetch, error.get("path")))
+
+    async def _run_fused(self, fetch, data, errors, variables, headers, done) -> None:
+        """A root fetch and its follow-up in one request, when the preview allows it; else
+        the root fetch alone (the follow-up then runs at its level)."""
+        follow: Fetch = fetch.follow_up
+        rep = _predicted_representation(fetch, variables)
+        chain = (None, follow.path[0][0])
+        preview = None
+        if rep is not None:
+            preview = await self.entity_preview(EntityRequest(follow, [rep], [[({}, chain)]]))
+        allowed = preview.allowed[0] if preview is not None else frozenset()
+        if preview is None or (allowed is not None and not allowed) or preview.errors:
+            await self._run_fetch(fetch, data, errors, variables, headers)
+            return
+        names = set(fetch.variable_names) | set(follow.variable_names)
+        body_vars = {n: variables[n] for n in names if n in variables}
+        body_vars["representations"] = [rep]
+        body = {"query": fetch.fused_query(allowed), "variables": body_vars}
+        result = await self._post(follow, body, errors, [], headers, allowed)
+        if result is None:
+            return  # the failure is reported at the root; the follow-up has no object
+        sub_data = result.get("data")
+        if not isinstance(sub_data, dict):  # an error anywhere nulled both parts: ask apart
+            await self._run_fetch(fetch, data, errors, variables, headers)
+            return
+        entities = sub_data.pop("_entities", None)
+        root_errors, follow_errors = [], []
+        for error in result.get("errors") or ():
+            path = error.get("path") if isinstance(error, dict) else None
+            target = (
+                follow_errors
+                if isinstance(path, list) and path[:1] == ["_entities"]
+                else root_errors
+            )
+            target.append(error)
+        self._merge_root(fetch, sub_data, root_errors, data, errors)
+        found = collect(data, follow.path, follow.type_filter)
+        if len(found) != 1 or not isinstance(entities, list) or len(entities) != 1:
+            return  # no object, or not one: the follow-up runs as planned, if at all
+        obj, chain = found[0]
+        if any(
+            rep[name] != obj.get(key) for name, key in follow.simple_inputs if name != "__typename"
+        ):
+            return  # the field found another object than its arguments name: as planned
+        done.add(follow.id)
+        owners = [[(obj, chain)]]
+        if self.entity_hook is not None:
+            decision = await self.entity_hook(EntityRequest(follow, [rep], owners))
+            if decision is not None:
+                errors.extend(decision.errors)
+                if decision.allowed[0] != allowed:  # the decision changed: ask again
+                    fetch_vars = {n: variables[n] for n in follow.variable_names if n in variables}
+                    await self._run_partitioned(
+                        follow, [rep], owners, decision, errors, fetch_vars, headers
+                    )
+                    return
+        self._merge_entities(follow, allowed, entities, owners)
+        for error in follow_errors:
+            path = error["path"]
+            where = [*materialize(chain), *path[2:]] if len(path) >= 2 and path[1] == 0 else None
+            errors.append(_subgraph_error(error, follow, where or materialize(chain)))
+
+    def _merge_entities(self, part: Fetch, allowed, entities: list, owners: list) -> None:
+        """Merge an ``_entities`` answer into the objects each representation stands for."""
+        if part.restores:
+            restore_keys(entities, part.sel)
+        if self.check_result is not None:
+            self.check_result(part, part.sel_for(allowed), entities)
+        concrete = part.rep_type in (part.type_filter or ())
+        for position, entity in enumerate(entities[: len(owners)]):
+            if not isinstance(entity, dict):
+                continue
+            if not concrete and entity.get("__typename") == part.rep_type:
+                # An interface object answers with the interface's name: keep the real type.
+                entity = {k: v for k, v in entity.items() if k != "__typename"}
+            for obj, _ in owners[position]:
+                merge(obj, entity)
 
     async def _run_partitioned(self, fetch, reps, owners, decision, errors, fetch_vars, headers):
         groups: dict[frozenset[str] | None, list[int]] = {}
@@ -489,21 +678,8 @@ class Executor:
         for part, alias, _, _, owners in calls:
             by_alias[alias] = (part, owners)
             entities = answered.get(alias) if isinstance(answered, dict) else None
-            if not isinstance(entities, list):
-                continue
-            if part.restores:
-                restore_keys(entities, part.sel)
-            if self.check_result is not None:
-                self.check_result(part, part.sel_for(allowed), entities)
-            concrete = part.rep_type in (part.type_filter or ())
-            for position, entity in enumerate(entities[: len(owners)]):
-                if not isinstance(entity, dict):
-                    continue
-                if not concrete and entity.get("__typename") == part.rep_type:
-                    # An interface object answers with the interface's name: keep the real type.
-                    entity = {k: v for k, v in entity.items() if k != "__typename"}
-                for obj, _ in owners[position]:
-                    merge(obj, entity)
+            if isinstance(entities, list):
+                self._merge_entities(part, allowed, entities, owners)
         for error in result.get("errors") or ():
             path = error.get("path")
             target = by_alias.get(path[0]) if isinstance(path, list) and path else None

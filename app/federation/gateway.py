@@ -30,7 +30,14 @@ from graphql.execution.values import get_variable_values
 
 from app.federation.api_schema import build_api_schema
 from app.federation.errors import PlanningError, RequestError
-from app.federation.executor import EntityHook, Executor, Fetch, compile_fetch, schedule
+from app.federation.executor import (
+    EntityHook,
+    Executor,
+    Fetch,
+    compile_fetch,
+    pair_follow_ups,
+    schedule,
+)
 from app.federation.http import HTTPClient
 from app.federation.operation import conditional_variables, normalize, select_operation
 from app.federation.planner import Options, Planner
@@ -176,6 +183,7 @@ class Gateway:
             known = {f.id for f in fetches}
             for fetch in fetches:
                 fetch.deps = tuple(d for d in fetch.deps if d in known)
+            pair_follow_ups(fetches)
             projection = Projection(self.schema, self.supergraph.root_types[operation], items)
         plan = OperationPlan(
             operation, fetches, projection, introspection, definition, schedule(fetches)

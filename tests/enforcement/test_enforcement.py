@@ -257,6 +257,52 @@ def test_key_first_the_owner_is_only_asked_for_permitted_fields_with_a_token_nam
     assert "medications" in health.query and "diagnoses" not in health.query
 
 
+def test_a_person_seen_lately_costs_the_owner_one_call_and_is_still_recorded(
+    start, ledgered, agencies
+):
+    ledgered.grant(CLEAN, ("human_services",))
+    gateway = start()
+    query = "query($id: ID!) { person(id: $id) { givenName diagnoses { code } } }"
+    first = gateway.query(query, variables={"id": CLEAN})  # first sight: key, then fields
+    assert len(agencies.calls("human_services")) == 2
+    agencies.reset()
+    body = gateway.query(query, variables={"id": CLEAN})
+    assert without_receipt(body) == without_receipt(first)
+    # The key is the argument and the decision is known: the key-only root field and the
+    # owner's _entities fetch share one call, which selects only what was permitted.
+    (call,) = agencies.calls("human_services")
+    assert "person(" in call.query and "_entities" in call.query
+    assert call.variables["representations"] == [{"__typename": "Person", "id": CLEAN}]
+    claims = gateway_claims(call, "human_services", agencies.gateway_public)
+    assert claims.fields == ("Person.givenName",)
+    indexes = set(body["extensions"]["accord"]["entries"])
+    released = {
+        e["body"]["provider"]: e["body"]["fields"]
+        for i, e in ledgered.entries()
+        if i in indexes and e["type"] == "disclosure"
+    }
+    assert released == {"human_services": ["Person.givenName"], "health": ["Person.diagnoses"]}
+
+
+def test_a_person_with_a_refusal_from_the_owner_is_still_fetched_key_first(
+    start, ledgered, agencies
+):
+    ledgered.grant(  # identity, but not the benefit records
+        CLEAN, ("human_services",), provisions=[{"categories": ["human_services.benefits"]}]
+    )
+    gateway = start()
+    query = "query($id: ID!) { person(id: $id) { givenName benefits { program } } }"
+    for _ in range(2):  # the second time the person and the decisions are known
+        agencies.reset()
+        body = gateway.query(query, variables={"id": CLEAN})
+        assert body["data"]["person"]["givenName"] and body["data"]["person"]["benefits"] is None
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"CONSENT_REQUIRED"}
+        root = [c for c in agencies.calls("human_services") if "_entities" not in c.query]
+        assert len(root) == 1 and "givenName" not in root[0].query
+        ((asked, _),) = entity_queries(agencies, "human_services")
+        assert "givenName" in asked and "benefits" not in asked
+
+
 def test_obligations_travel_with_the_paths_they_apply_to(start, ledgered, agencies):
     ledgered.grant(SUBSTANCE, ("human_services",))
     gateway = start()
