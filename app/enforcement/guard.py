@@ -13,7 +13,6 @@ import asyncio
 import logging
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,12 +85,11 @@ class Guard:
         self.state_lock = state_lock or threading.Lock()
         self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lookup_lock = threading.Lock()
-        self._shapes: weakref.WeakKeyDictionary[Fetch, _FetchShape] = weakref.WeakKeyDictionary()
 
     def shape(self, fetch: Fetch) -> _FetchShape:
         """What the guard needs to know about ``fetch`` on every call, computed once (plans
         are cached, so their fetches are the same objects request after request)."""
-        found = self._shapes.get(fetch)
+        found = fetch.memo.get("guard")
         if found is None:
             category = self.governed.category
             governed: dict[str, str] = {}
@@ -119,7 +117,7 @@ class Guard:
                 response_keys=response_keys,
                 released_keys=tuple(k for name in governed for k in response_keys[name]),
             )
-            self._shapes[fetch] = found
+            fetch.memo["guard"] = found
         return found
 
     async def __call__(self, request: EntityRequest) -> EntityDecision | None:

@@ -35,7 +35,6 @@ from schema.subgraph_auth import (
     GatewayClaims,
 )
 
-_FIELDS_ATTRIBUTE = "_accord_token_fields"
 # A token is handed out for SHARED_REUSE seconds after it is signed and lives SHARED_LIFETIME,
 # so a call that got it last still has most of its life left.
 SHARED_LIFETIME = 30
@@ -71,9 +70,9 @@ class TokenSigner:
     def fields_of(self, fetch: Fetch, allowed: frozenset[str] | None) -> tuple[str, ...]:
         """Governed coordinates the call selects: the entity's permitted top-level fields, or
         for a root fetch any subject field in its selection (none when planned key-first)."""
-        cache = fetch.__dict__.get(_FIELDS_ATTRIBUTE)
-        if cache is None:  # kept on the fetch itself: plans are cached, lookups stay cheap
-            cache = fetch.__dict__[_FIELDS_ATTRIBUTE] = {}
+        cache = fetch.memo.get("tokens")
+        if cache is None:
+            cache = fetch.memo["tokens"] = {}
         found = cache.get(allowed)
         if found is None:
             coordinates: set[str] = set()

@@ -9,7 +9,7 @@ withheld. The check runs on every answer before it is merged.
 from __future__ import annotations
 
 import logging
-import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from app.enforcement.metrics import Metrics
@@ -19,19 +19,50 @@ from app.federation.planner import SelSet
 log = logging.getLogger("accord.enforcement")
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A selection as the check reads it: the response keys it allows, the fields that
+    select further, and the inline fragments by type condition."""
+
+    keys: frozenset[str]
+    nested: tuple[tuple[str, _Asked], ...]
+    frags: dict[str, _Asked]
+
+
+def _asked(sel: SelSet) -> _Asked:
+    keys = {"__typename"}
+    for node in sel.fields.values():
+        keys.add(node.key)
+        if node.restore is not None:
+            keys.add(node.restore)
+    return _Asked(
+        frozenset(keys),
+        tuple(
+            (node.restore or node.key, _asked(node.sel))
+            for node in sel.fields.values()
+            if node.sel is not None
+        ),
+        {type_name: _asked(sub) for type_name, sub in sel.frags.items()},
+    )
+
+
 class UnaskedFieldFilter:
     """``Executor.check_result``: prune answers to their selection, log what was dropped."""
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics or Metrics()
-        self._keys: weakref.WeakKeyDictionary[SelSet, frozenset[str]] = weakref.WeakKeyDictionary()
-        self._nested: weakref.WeakKeyDictionary[SelSet, tuple[tuple[str, SelSet], ...]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def __call__(self, fetch: Fetch, sel: SelSet, value: Any) -> None:
+        # The selections a fetch is checked against are its own (whole, or narrowed to the
+        # permitted fields), so they live as long as the fetch and its memo.
+        compiled = fetch.memo.get("unasked")
+        if compiled is None:
+            compiled = fetch.memo["unasked"] = {}
+        asked = compiled.get(id(sel))
+        if asked is None:
+            asked = compiled[id(sel)] = (sel, _asked(sel))
         dropped: set[str] = set()
-        self._prune(value, sel, dropped)
+        _prune(value, asked[1], dropped)
         if dropped:
             self.metrics.unasked_fields_dropped += len(dropped)
             log.warning(
@@ -40,55 +71,32 @@ class UnaskedFieldFilter:
                 ", ".join(sorted(dropped)),
             )
 
-    def keys(self, sel: SelSet) -> frozenset[str]:
-        found = self._keys.get(sel)
-        if found is None:
-            names = {"__typename"}
-            for node in sel.fields.values():
-                names.add(node.key)
-                if node.restore is not None:
-                    names.add(node.restore)
-            found = self._keys[sel] = frozenset(names)
-        return found
 
-    def nested(self, sel: SelSet) -> tuple[tuple[str, SelSet], ...]:
-        """(response key, selection) of the fields of ``sel`` that select further."""
-        found = self._nested.get(sel)
-        if found is None:
-            found = self._nested[sel] = tuple(
-                (node.restore or node.key, node.sel)
-                for node in sel.fields.values()
-                if node.sel is not None
-            )
-        return found
-
-    def _prune(self, value: Any, sel: SelSet, dropped: set[str]) -> None:
-        if isinstance(value, list):
-            for element in value:
-                self._prune(element, sel, dropped)
-            return
-        if not isinstance(value, dict):
-            return
-        selections = [sel]
+def _prune(value: Any, asked: _Asked, dropped: set[str]) -> None:
+    if type(value) is list:
+        for element in value:
+            _prune(element, asked, dropped)
+        return
+    if type(value) is not dict:
+        return
+    selections = [asked]
+    if asked.frags:
         typename = value.get("__typename")
-        if sel.frags:
-            if typename in sel.frags:
-                selections.append(sel.frags[typename])
-            else:
-                # Without a typename the fragment that applies is unknown: allow any of them.
-                if typename is None:
-                    selections.extend(sel.frags.values())
-        allowed: set[str] | frozenset[str]
-        if len(selections) == 1:
-            allowed = self.keys(sel)
-        else:
-            allowed = set().union(*(self.keys(s) for s in selections))
-        if not allowed.issuperset(value):
-            for key in [k for k in value if k not in allowed]:
-                del value[key]
-                dropped.add(key)
-        for current in selections:
-            for key, child_sel in self.nested(current):
-                child = value.get(key)
-                if child is not None:
-                    self._prune(child, child_sel, dropped)
+        if typename in asked.frags:
+            selections.append(asked.frags[typename])
+        elif typename is None:
+            # Without a typename the fragment that applies is unknown: allow any of them.
+            selections.extend(asked.frags.values())
+    if len(selections) == 1:
+        allowed: frozenset[str] | set[str] = asked.keys
+    else:
+        allowed = set().union(*(s.keys for s in selections))
+    if not allowed.issuperset(value):
+        for key in [k for k in value if k not in allowed]:
+            del value[key]
+            dropped.add(key)
+    for current in selections:
+        for key, child_asked in current.nested:
+            child = value.get(key)
+            if child is not None:
+                _prune(child, child_asked, dropped)

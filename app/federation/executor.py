@@ -93,6 +93,9 @@ class Fetch:
     # ((representation field, argument) pairs); see :func:`pair_follow_ups`.
     follow_up: Fetch | None = None
     follow_up_args: tuple[tuple[str, ArgumentNode | None], ...] = ()
+    # What the executor's hooks derive from this fetch, by hook: computed once, since plans are
+    # cached and a fetch is the same object request after request.
+    memo: dict[str, Any] = field(default_factory=dict)
     _filtered: dict[frozenset[str], str] = field(default_factory=dict)
     _fused: dict[frozenset[str] | None, str] = field(default_factory=dict)
     _filtered_sel: dict[frozenset[str], SelSet] = field(default_factory=dict)
