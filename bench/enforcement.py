@@ -4,9 +4,10 @@ One run, one workload, two gateways in turn (``accord serve`` with ``enforcement
 on, repeated ``--rounds`` times, alternating): a case worker's person query joining three
 agencies (identity and benefits from human services, diagnoses from health, enrolment from
 education), over a pool of people who all consented, so both gateways release the same fields.
-The enforcing gateway authenticates each request (EdDSA bearer token), plans key-first (one
-more subgraph call), decides every (person, agency, category), signs a gateway token per
-subgraph call, and appends a disclosure per (person, agency) to a SQLite ledger (group commit,
+The enforcing gateway authenticates each request (EdDSA bearer token), plans key-first (for
+a person seen in the last 30 seconds, the usual case here, the key-only root field and human
+services' ``_entities`` fetch share one request; otherwise they are two), decides every
+(person, agency, category), attaches a gateway token to each subgraph call, and appends a disclosure per (person, agency) to a SQLite ledger (group commit,
 ``synchronous=FULL``) before answering.
 
 The agencies are stand-ins that answer any selection from canned values at a few µs per call
