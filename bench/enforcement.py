@@ -7,8 +7,9 @@ education), over a pool of people who all consented, so both gateways release th
 The enforcing gateway authenticates each request (EdDSA bearer token), plans key-first (for
 a person seen in the last 30 seconds, the usual case here, the key-only root field and human
 services' ``_entities`` fetch share one request; otherwise they are two), decides every
-(person, agency, category), attaches a gateway token to each subgraph call, and appends a disclosure per (person, agency) to a SQLite ledger (group commit,
-``synchronous=FULL``) before answering.
+(person, agency, category), attaches a gateway token to each subgraph call, and appends a
+disclosure per (person, agency) to a SQLite ledger (group commit, ``synchronous=FULL``) before
+answering.
 
 The agencies are stand-ins that answer any selection from canned values at a few µs per call
 (they accept tokens without checking them), so the figures are the gateway's own. The gateway
