@@ -19,9 +19,9 @@ gateway's in the total-CPU ratio.
 
     python bench/enforcement.py [--duration 10] [--connections 32] [--rounds 2] [--people 200]
 
-Prints JSON: per mode requests/s, p50/p99 latency, errors, and CPU per request of the gateway,
-its ledger process, the agencies and the load generator; the enforced/plain throughput ratio
-(target: at least 0.85) and what the ledger recorded.
+Prints JSON: per mode requests/s, p50/p99 latency, errors, CPU per request of the gateway, its
+ledger process, the agencies and the load generator, and agency calls per request; the
+enforced/plain throughput ratio (target: at least 0.85) and what the ledger recorded.
 """
 
 from __future__ import annotations
@@ -135,6 +135,10 @@ def _answer(query: str, variables: dict, cache: dict) -> dict:
     return {"data": data}
 
 
+# GraphQL calls answered by this process's stand-in agencies, read through GET /calls.
+_CALLS = [0]
+
+
 async def _serve_agency(port: int) -> None:
     cache: dict = {}
 
@@ -153,9 +157,12 @@ async def _serve_agency(port: int) -> None:
                     if name.strip().lower() == b"content-length":
                         length = int(value.strip())
                 body = orjson.loads(await reader.readexactly(length)) if length else {}
-                if line.startswith(b"GET"):
+                if line.startswith(b"GET /calls"):
+                    payload = orjson.dumps({"calls": _CALLS[0]})
+                elif line.startswith(b"GET"):
                     payload = b'{"status":"ok"}'
                 else:
+                    _CALLS[0] += 1
                     payload = orjson.dumps(
                         _answer(body.get("query", ""), body.get("variables") or {}, cache)
                     )
@@ -456,6 +463,13 @@ def main() -> int:
         workdir / "agencies.log",
     )
     processes = [agencies]
+
+    def agency_calls() -> int:
+        """Calls the stand-in agencies (one process) have answered so far."""
+        port = next(iter(ports.values()))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/calls", timeout=10) as response:
+            return json.loads(response.read())["calls"]
+
     try:
         for port in ports.values():
             wait_ready(f"http://127.0.0.1:{port}/healthz", agencies, workdir / "agencies.log")
@@ -512,6 +526,7 @@ def main() -> int:
                     helpers_before = sum(cpu_seconds(pid) for pid in helpers)
                     agencies_before = cpu_seconds(agencies.pid)
                     loader_before = _waited_children_cpu()
+                    calls_before = agency_calls()
                     result = subprocess.run(
                         [sys.executable, __file__, "--loader", json.dumps(spec)],
                         capture_output=True,
@@ -523,6 +538,7 @@ def main() -> int:
                     ledger_cpu = sum(cpu_seconds(pid) for pid in helpers) - helpers_before
                     agencies_cpu = cpu_seconds(agencies.pid) - agencies_before
                     loader_cpu = _waited_children_cpu() - loader_before
+                    calls = agency_calls() - calls_before
                     run = json.loads(result.stdout)
                     done = run.pop("completed_with_warmup")
                     run["gateway_cpu_us_per_request"] = round(cpu / done * 1e6, 1) if done else None
@@ -537,6 +553,7 @@ def main() -> int:
                     run["loader_cpu_us_per_request"] = (
                         round(loader_cpu / done * 1e6, 1) if done else None
                     )
+                    run["agency_calls_per_request"] = round(calls / done, 2) if done else None
                     runs[mode].append(run)
                 finally:
                     stop(gateway)
@@ -563,6 +580,9 @@ def main() -> int:
             ),
             "loader_cpu_us_per_request": statistics.median(
                 r["loader_cpu_us_per_request"] or 0 for r in results
+            ),
+            "agency_calls_per_request": statistics.median(
+                r["agency_calls_per_request"] or 0 for r in results
             ),
             "runs": results,
         }
