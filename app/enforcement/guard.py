@@ -187,18 +187,23 @@ class Guard:
         self, ctx: RequestContext, reps: list[dict[str, Any]], keys: frozenset[str]
     ) -> list[str] | None:
         """Pseudonyms from memory only (a lookup may create a secret: not for a guess)."""
-        found: list[str] = []
         now = time.monotonic()
+        found: list[str] = []
         for rep in reps:
-            sid = subject_id(rep, keys)
-            known = ctx.pseudonyms.get(sid)
+            known = self._remembered(ctx, subject_id(rep, keys), now)
             if known is None:
-                hit = self._memo.get(sid)
-                if hit is None or hit[1] <= now:
-                    return None
-                known = ctx.pseudonyms[sid] = hit[0]
+                return None
             found.append(known)
         return found
+
+    def _remembered(self, ctx: RequestContext, sid: str, now: float) -> str | None:
+        """The person's pseudonym if this request or the memo already has it."""
+        known = ctx.pseudonyms.get(sid)
+        if known is None:
+            hit = self._memo.get(sid)
+            if hit is not None and hit[1] > now:
+                known = ctx.pseudonyms[sid] = hit[0]
+        return known
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -213,15 +218,7 @@ class Guard:
         known = ctx.pseudonyms
         memo = self._memo
         now = time.monotonic()
-        missing: list[str] = []
-        for sid in ids:
-            if sid in known:
-                continue
-            hit = memo.get(sid)
-            if hit is not None and hit[1] > now:
-                known[sid] = hit[0]
-            else:
-                missing.append(sid)
+        missing = [sid for sid in ids if self._remembered(ctx, sid, now) is None]
         if missing:
             found = await asyncio.to_thread(self._lookup, list(dict.fromkeys(missing)))
             expires = time.monotonic() + PSEUDONYM_TTL
