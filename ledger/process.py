@@ -123,12 +123,7 @@ def install_consent_registry(ledger: Ledger, approvals_required: int) -> None:
     """Load the registry (rebuilding its tables if they lag the log), then hook it in: a batch
     committed in between is folded by the hook's own catch-up."""
     registry = Registry(approvals_required)
-    engine = store.make_engine(ledger.url)
-    try:
-        with engine.connect() as connection, connection.begin():
-            registry.load(connection)
-    finally:
-        engine.dispose()
+    registry.load_from(ledger.url)
     ledger.on_commit.append(registry.on_commit)
 
 

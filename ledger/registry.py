@@ -679,6 +679,15 @@ class Registry:
         with self._lock:
             self._load(connection)
 
+    def load_from(self, url: str) -> None:
+        """:meth:`load` over a connection of its own to the store at ``url``."""
+        engine = store.make_engine(url)
+        try:
+            with engine.connect() as connection, connection.begin():
+                self.load(connection)
+        finally:
+            engine.dispose()
+
     def _load(self, connection: Connection) -> None:
         create_index_tables(connection)
         if indexed_size(connection) != store.head_size(connection):

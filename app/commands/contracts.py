@@ -135,12 +135,7 @@ def append(settings: Settings, build: Callable[[LedgerState], list[Entry]]) -> l
         async with open_ledger(
             settings.ledger_dsn, signer, settings.log_origin, on_commit=[registry.on_commit]
         ) as ledger:
-            engine = store.make_engine(settings.ledger_dsn)
-            try:
-                with engine.connect() as connection, connection.begin():
-                    registry.load(connection)
-            finally:
-                engine.dispose()
+            registry.load_from(settings.ledger_dsn)
             entries = build(registry.state)
             return [receipt.index for receipt in await ledger.append_all(entries)]
 

@@ -182,7 +182,7 @@ async def _write(
     async with open_ledger(
         settings.ledger_dsn, log_key, settings.log_origin, on_commit=[registry.on_commit]
     ) as ledger:
-        await asyncio.to_thread(_load, registry, settings.ledger_dsn)
+        await asyncio.to_thread(registry.load_from, settings.ledger_dsn)
         state = registry.state
 
         async def append(entries: list[Entry]) -> None:
@@ -205,15 +205,6 @@ async def _write(
             approvals=tuple(sorted(record.approvals, key=list(signers).index)),
             consents=recorded,
         )
-
-
-def _load(registry: Registry, url: str) -> None:
-    engine = store.make_engine(url)
-    try:
-        with engine.connect() as connection, connection.begin():
-            registry.load(connection)
-    finally:
-        engine.dispose()
 
 
 def _founding(

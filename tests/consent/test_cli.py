@@ -185,12 +185,7 @@ def test_decisions_replay_honest_and_doctored(accord):
         async with open_ledger(
             url, signer, "accord.example/ledger", on_commit=[registry.on_commit]
         ) as ledger:
-            from ledger import store
-
-            engine = store.make_engine(url)
-            with engine.connect() as connection, connection.begin():
-                registry.load(connection)
-            engine.dispose()
+            registry.load_from(url)
             request = DecisionRequest(
                 "education",
                 "school",

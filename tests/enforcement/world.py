@@ -222,12 +222,7 @@ class Ledgered:
             async with open_ledger(
                 self.url, self.signer(), ORIGIN, on_commit=[registry.on_commit]
             ) as ledger:
-                engine = store.make_engine(self.url)
-                try:
-                    with engine.connect() as connection, connection.begin():
-                        registry.load(connection)
-                finally:
-                    engine.dispose()
+                registry.load_from(self.url)
                 return [r.index for r in await ledger.append_all(entries)]
 
         return asyncio.run(run())
