@@ -35,6 +35,7 @@ log = logging.getLogger("accord.enforcement")
 # that a busy person costs no lookup, short enough that an erasure soon stops being used.
 PSEUDONYM_TTL = 30.0
 PSEUDONYM_MEMO = 100_000
+QUESTION_MEMO = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ class Guard:
         self.before_decide = before_decide
         self.state_lock = state_lock or threading.Lock()
         self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # (asker, (subject, provider, category)) -> its DecisionRequest: immutable, so a
+        # repeated question is one lookup instead of a new object.
+        self._questions: dict[tuple, DecisionRequest] = {}
         self._lookup_lock = threading.Lock()
 
     def shape(self, fetch: Fetch) -> _FetchShape:
@@ -244,35 +248,35 @@ class Guard:
         ]
         if not unique:
             return
-        # Decide what the rest of the plan will ask about these people too, in the same call.
-        pairs = set(own)
-        for other in ctx.fetches:
-            if other.kind == "entity" and other.rep_type == fetch.rep_type:
-                pairs |= self.shape(other).pairs
         needed: dict[tuple[str, str, str], None] = {}
         for subject in unique:
-            for provider, category in pairs:
+            for provider, category in self._plan_pairs(ctx, fetch):
                 key = (subject, provider, category)
                 if key not in decisions:
                     needed[key] = None
         if ctx.decision_calls == 0 and self.before_decide is not None:
             self.before_decide()
         principal = ctx.principal
-        requests = [
-            DecisionRequest(
-                requester_agency=principal.agency,
-                requester_kind=ctx.requester_kind,
-                user=ctx.user,
-                roles=principal.roles,
-                purpose=principal.purpose or "",
-                subject=subject,
-                provider=provider,
-                category=category,
-                justification=ctx.justification,
-                court_order=ctx.court_order,
-            )
-            for subject, provider, category in needed
-        ]
+        asker = (
+            principal.agency,
+            ctx.requester_kind,
+            ctx.user,
+            principal.roles,
+            principal.purpose or "",
+            ctx.justification,
+            ctx.court_order,
+        )
+        known = self._questions
+        if len(known) > QUESTION_MEMO:
+            known.clear()
+        requests = []
+        for triple in needed:
+            question = known.get((asker, triple))
+            if question is None:
+                question = known[(asker, triple)] = DecisionRequest(
+                    *asker[:5], *triple, justification=asker[5], court_order=asker[6]
+                )
+            requests.append(question)
         with self.state_lock:  # the ledger's writer thread folds batches into the same state
             made = self.engine.decide(requests, at=ms_to_datetime(ctx.decided_at))
         ctx.decision_calls += 1
@@ -280,6 +284,21 @@ class Guard:
         for key, request, decision in zip(needed, requests, made, strict=True):
             decisions[key] = decision
             ctx.requests[key] = request
+
+    def _plan_pairs(self, ctx: RequestContext, fetch: Fetch) -> frozenset[tuple[str, str]]:
+        """Every (providing agency, category) the request's plan asks about ``fetch``'s
+        subjects: decided together when a subject first shows up. The same for every request
+        of the plan, so kept on the fetch once it is known to belong to ``ctx``'s plan."""
+        found = fetch.memo.get("plan pairs")
+        if found is None:
+            pairs = set(self.shape(fetch).pairs)
+            for other in ctx.fetches:
+                if other.kind == "entity" and other.rep_type == fetch.rep_type:
+                    pairs |= self.shape(other).pairs
+            found = frozenset(pairs)
+            if any(other is fetch for other in ctx.fetches):
+                fetch.memo["plan pairs"] = found
+        return found
 
     # -- applying ------------------------------------------------------------------------
 
