@@ -94,7 +94,6 @@ class RequestContext:
     obligations: dict[str, list[list[Any]]] = field(default_factory=dict)
     failed_paths: list[list[Any]] = field(default_factory=list)
     decision_calls: int = 0
-    number: int = 0  # the gateway's count of requests when this one arrived
 
 
 current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(

@@ -86,9 +86,6 @@ class Enforcement:
     _folded_query: str = ""
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
-    # The request number the last completed head check covers: every request numbered up to
-    # it arrived before that check read the head.
-    _checked_through: int = 0
     # Digests that depend only on their input, kept so a busy client costs a lookup.
     _query_hashes: dict[str, str] = field(default_factory=dict)
     _user_hashes: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -112,15 +109,7 @@ class Enforcement:
         revocation committed anywhere before a decision changes it. The check is one primary-
         key read on a connection kept open for it. When the log grew, a range read over the new
         entries says whether any is of a type the registry folds; only then are they folded
-        (most batches are disclosures, which no decision depends on).
-
-        One check serves every request that arrived before it began: whatever was committed
-        before such a request arrived, the check saw. Concurrent requests share a check
-        instead of each making its own."""
-        request = context.current.get()
-        if request is not None and request.number <= self._checked_through:
-            return
-        covers = self._requests  # every request numbered so far arrived before this read
+        (most batches are disclosures, which no decision depends on)."""
         if self._head is None:
             self._head = self.reader.raw_connection()
             self._folded_query = FOLDED_QUERY.format(
@@ -144,17 +133,15 @@ class Enforcement:
             self._head = None
             raise
         if row is None or folded >= row[0]:
-            self._checked_through = covers
             return
         if not relevant:  # disclosures only: nothing a decision depends on changed
             with self._lock:
                 self.registry.skip(folded, row[0])
-            self._checked_through = covers
             return
         with self._lock, self.reader.connect() as connection:
             if self.registry.state.index < store.head_size(connection):
                 self.registry.sync(connection)
-        self._checked_through = covers
+        request = context.current.get()
         if request is not None:  # an admission folded just now changes what the caller is
             request.requester_kind = self.registry.state.agency_kind(request.principal.agency)
 
@@ -193,11 +180,9 @@ class Enforcement:
             if len(self._user_hashes) >= DIGEST_MEMO:
                 self._user_hashes.clear()
             user = self._user_hashes[who] = user_hash(*who)
-        request_id = self._request_id()
         return RequestContext(
             principal=principal,
-            request_id=request_id,
-            number=self._requests,
+            request_id=self._request_id(),
             query_hash=query_hash,
             user=user,
             requester_kind=self.registry.state.agency_kind(principal.agency),
