@@ -8,6 +8,7 @@ federation engine.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ def court_order(value: str | None) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def user_hash(agency: str, user: str) -> str:
     """How a user appears on the ledger and in gateway tokens: never the id itself."""
     return hashlib.sha256(f"{agency}\x00{user}".encode()).hexdigest()[:32]

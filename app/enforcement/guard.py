@@ -10,6 +10,7 @@ may select; the executor sends one request per group.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -35,7 +36,6 @@ log = logging.getLogger("accord.enforcement")
 # that a busy person costs no lookup, short enough that an erasure soon stops being used.
 PSEUDONYM_TTL = 30.0
 PSEUDONYM_MEMO = 100_000
-QUESTION_MEMO = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +85,6 @@ class Guard:
         self.before_decide = before_decide
         self.state_lock = state_lock or threading.Lock()
         self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        # (asker, (subject, provider, category)) -> its DecisionRequest: immutable, so a
-        # repeated question is one lookup instead of a new object.
-        self._questions: dict[tuple, DecisionRequest] = {}
         self._lookup_lock = threading.Lock()
 
     def shape(self, fetch: Fetch) -> _FetchShape:
@@ -249,8 +246,9 @@ class Guard:
         if not unique:
             return
         needed: dict[tuple[str, str, str], None] = {}
+        pairs = self._plan_pairs(ctx, fetch)
         for subject in unique:
-            for provider, category in self._plan_pairs(ctx, fetch):
+            for provider, category in pairs:
                 key = (subject, provider, category)
                 if key not in decisions:
                     needed[key] = None
@@ -266,17 +264,7 @@ class Guard:
             ctx.justification,
             ctx.court_order,
         )
-        known = self._questions
-        if len(known) > QUESTION_MEMO:
-            known.clear()
-        requests = []
-        for triple in needed:
-            question = known.get((asker, triple))
-            if question is None:
-                question = known[(asker, triple)] = DecisionRequest(
-                    *asker[:5], *triple, justification=asker[5], court_order=asker[6]
-                )
-            requests.append(question)
+        requests = [_question(asker, triple) for triple in needed]
         with self.state_lock:  # the ledger's writer thread folds batches into the same state
             made = self.engine.decide(requests, at=ms_to_datetime(ctx.decided_at))
         ctx.decision_calls += 1
@@ -400,6 +388,17 @@ class Guard:
         if record is None:
             record = ctx.refused[key] = Refused(request, decision)
         record.fields[coordinate] = category
+
+
+@functools.lru_cache(maxsize=100_000)
+def _question(asker: tuple, triple: tuple[str, str, str]) -> DecisionRequest:
+    """The decision request of ``asker`` (requester agency, kind, user, roles, purpose,
+    justification, court order) about ``triple`` (subject, provider, category). Immutable,
+    so a repeated question is one lookup instead of a new object."""
+    agency, kind, user, roles, purpose, justification, order = asker
+    return DecisionRequest(
+        agency, kind, user, roles, purpose, *triple, justification=justification, court_order=order
+    )
 
 
 def _record(ctx: RequestContext, request: DecisionRequest) -> Disclosed:

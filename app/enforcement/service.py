@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import threading
@@ -54,7 +55,6 @@ from ledger.registry import FOLDED_TYPES, Registry
 log = logging.getLogger("accord.enforcement")
 
 MAX_JUSTIFICATION = 1000
-DIGEST_MEMO = 4096  # distinct query texts and users whose digests are kept
 SWITCH_INTERVAL = 0.0005
 HEAD_QUERY = f"SELECT size FROM {store.head_table.name} WHERE id = 1"
 # Whether entries in [start, end) include one the registry folds (a consent, a contract, a
@@ -86,9 +86,6 @@ class Enforcement:
     _folded_query: str = ""
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
-    # Digests that depend only on their input, kept so a busy client costs a lookup.
-    _query_hashes: dict[str, str] = field(default_factory=dict)
-    _user_hashes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -169,22 +166,11 @@ class Enforcement:
             order = court_order(headers.get(COURT_ORDER_HEADER))
         except ValueError as exc:
             raise RequestError(str(exc), "BAD_REQUEST", 400) from None
-        query_hash = self._query_hashes.get(query)
-        if query_hash is None:
-            if len(self._query_hashes) >= DIGEST_MEMO:
-                self._query_hashes.clear()
-            query_hash = self._query_hashes[query] = hashlib.sha256(query.encode()).hexdigest()
-        who = (principal.agency, principal.user)
-        user = self._user_hashes.get(who)
-        if user is None:
-            if len(self._user_hashes) >= DIGEST_MEMO:
-                self._user_hashes.clear()
-            user = self._user_hashes[who] = user_hash(*who)
         return RequestContext(
             principal=principal,
             request_id=self._request_id(),
-            query_hash=query_hash,
-            user=user,
+            query_hash=_query_hash(query),
+            user=user_hash(principal.agency, principal.user),
             requester_kind=self.registry.state.agency_kind(principal.agency),
             justification=justification or None,
             court_order=order,
@@ -288,6 +274,12 @@ class Enforcement:
                 "decision_cedar_calls": self.engine.cedar_calls,
             }
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_hash(query: str) -> str:
+    """The query's digest for the ledger; a client repeats its queries, so they are kept."""
+    return hashlib.sha256(query.encode()).hexdigest()
 
 
 def _withhold_governed(

@@ -233,6 +233,14 @@ def _predicted_representation(fetch: Fetch, variables: dict[str, Any]) -> dict[s
     return rep
 
 
+async def _together(jobs: list[Awaitable[Any]]) -> list[Any]:
+    """Await ``jobs`` concurrently. A single one (the usual case) is awaited directly: gather
+    would first wrap it in a task of its own."""
+    if len(jobs) == 1:
+        return [await jobs[0]]
+    return await asyncio.gather(*jobs)
+
+
 def _simple_inputs(inputs: SelSet) -> tuple[tuple[str, str], ...] | None:
     """(name, data key) pairs when a representation is just scalars, for a fast path."""
     if inputs.frags or any(node.sel is not None for node in inputs.fields.values()):
@@ -367,10 +375,7 @@ class Executor:
                 jobs += [
                     self._run_fetch(f, data, errors, variables, headers, shared) for f in batch
                 ]
-                if len(jobs) == 1:
-                    await jobs[0]
-                else:
-                    await asyncio.gather(*jobs)
+                await _together(jobs)
                 return
         if len(batch) == 1 or batch[0].kind == "root":
             if len(batch) == 1:
@@ -390,16 +395,12 @@ class Executor:
         if self.entity_hook is None:
             await self._send_parts(parts, errors, variables, headers)
             return
-        if len(parts) == 1:
-            fetch, reps, owners, _ = parts[0]
-            decisions = [await self.entity_hook(EntityRequest(fetch, reps, owners))]
-        else:
-            decisions = await asyncio.gather(
-                *(
-                    self.entity_hook(EntityRequest(fetch, reps, owners))
-                    for fetch, reps, owners, _ in parts
-                )
-            )
+        decisions = await _together(
+            [
+                self.entity_hook(EntityRequest(fetch, reps, owners))
+                for fetch, reps, owners, _ in parts
+            ]
+        )
         plain = []
         jobs = []
         for part, decision in zip(parts, decisions, strict=True):
@@ -421,10 +422,7 @@ class Executor:
                 plain = []
         if plain:
             jobs.append(self._send_parts(plain, errors, variables, headers))
-        if len(jobs) == 1:
-            await jobs[0]
-        else:
-            await asyncio.gather(*jobs)
+        await _together(jobs)
 
     async def _send_parts(self, parts, errors, variables, headers) -> None:
         """Send prepared ``_entities`` fetches to one subgraph as one request."""
@@ -650,17 +648,10 @@ class Executor:
                 [reps[p] for p in positions],
                 [owners[p] for p in positions],
             )
-            calls.append((query, call, allowed))
-        if len(calls) == 1:  # the usual case: no task of its own
-            query, call, allowed = calls[0]
-            await self._run_entities(fetch, query, [call], fetch_vars, headers, errors, allowed)
-            return
-        await asyncio.gather(
-            *(
+            calls.append(
                 self._run_entities(fetch, query, [call], fetch_vars, headers, errors, allowed)
-                for query, call, allowed in calls
             )
-        )
+        await _together(calls)
 
     async def _run_entities(self, fetch, query, calls, fetch_vars, headers, errors, allowed=None):
         """One ``_entities`` request (one aliased field per call) merged into the owners;
