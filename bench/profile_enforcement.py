@@ -10,7 +10,9 @@ request of the ledger's own process (it appends the entries; see ledger/process.
 gateway's top functions by own time. ``--without-ledger`` answers appends in the gateway
 without sending them to the ledger process (attribution only: nothing is durable).
 ``--parts`` times the enforcing path's synchronous steps one by one instead of profiling, in
-µs per request; what they leave out is awaiting, the event loop and HTTP.
+µs per request; what they leave out is awaiting, the event loop and HTTP. The event loop's idle
+share, and in enforcing mode how long and how many requests wait for the ledger's receipts,
+show how much of the wall time is latency rather than work.
 """
 
 from __future__ import annotations
@@ -91,6 +93,26 @@ async def _drive(app, people, token, requests: int, concurrency: int) -> int:
     return failures
 
 
+def _time_appends() -> dict[str, float]:
+    """Time every append the gateway hands to the ledger process, from the call to the
+    receipts; returns the running count and total seconds."""
+    from ledger.process import LedgerProcess
+
+    totals = {"appends": 0, "seconds": 0.0}
+    original = LedgerProcess.append_all
+
+    async def append_all(self, entries):
+        started = time.perf_counter()
+        try:
+            return await original(self, entries)
+        finally:
+            totals["appends"] += 1
+            totals["seconds"] += time.perf_counter() - started
+
+    LedgerProcess.append_all = append_all  # type: ignore[method-assign]
+    return totals
+
+
 # The enforcing path's synchronous steps, timed by --parts: (module, owner or None, name, label).
 PARTS = (
     ("app.enforcement.service", "Enforcement", "context", "request context"),
@@ -141,6 +163,7 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
             return [Receipt(n, b"", "") for n in range(len(list(entries)))]
 
         LedgerProcess.append_all = append_all  # type: ignore[method-assign]
+    waits = None if args.plain or args.without_ledger else _time_appends()
     parts = _time_parts() if args.parts else None  # before start-up binds any of them
     settings = load_settings(config)
     app = create_app(settings)
@@ -164,6 +187,8 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
         profiler = None
         for label in parts or ():
             parts[label] = 0.0  # the warm-up does not count
+        if waits is not None:
+            waits.update(appends=0, seconds=0.0)
         if not args.no_profile and parts is None:
             from pyinstrument import Profiler
 
@@ -188,7 +213,15 @@ async def _run(args, workdir: Path, config: Path, people, token) -> dict:
             "cpu_us_per_request": round(cpu / args.requests * 1e6, 1),
             # The event loop's thread and the worker threads.
             "cpu_us_per_request_by_thread": {k: v for k, v in by_thread.items() if v >= 1},
+            # Whether the event loop ran out of work: CPU is then left for lack of a request
+            # ready to use it, not because enforcement used it.
+            "event_loop_idle_share": round(max(0.0, 1 - cpu / wall), 3),
         }
+        if waits is not None and waits["appends"]:
+            # How long a request waits for its entries to be durable, and (Little's law) how
+            # many of the concurrent requests are waiting for the ledger at any moment.
+            result["ledger_wait_ms"] = round(waits["seconds"] / waits["appends"] * 1e3, 2)
+            result["requests_waiting_on_ledger"] = round(waits["seconds"] / wall, 1)
         ledger_cpu = sum(v for k, v in children.items() if k != "agencies")
         result["ledger_process_cpu_us_per_request"] = round(ledger_cpu / args.requests * 1e6, 1)
         if parts is not None:
