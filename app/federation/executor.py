@@ -582,7 +582,7 @@ class Executor:
         entities = sub_data.pop("_entities", None)
         root_errors, follow_errors = [], []
         for error in result.get("errors") or ():
-            path = error.get("path") if isinstance(error, dict) else None
+            path = error.get("path")
             target = (
                 follow_errors
                 if isinstance(path, list) and path[:1] == ["_entities"]
@@ -710,6 +710,8 @@ class Executor:
         if not isinstance(result, dict) or ("data" not in result and "errors" not in result):
             errors.append(_fetch_failed(fetch, f"HTTP {status} without a GraphQL result", path))
             return None
+        if "errors" in result:
+            result["errors"] = _well_formed_errors(result["errors"])
         return result
 
 
@@ -722,9 +724,28 @@ def _fetch_failed(fetch: Fetch, reason: str, path) -> dict[str, Any]:
     )
 
 
-def _subgraph_error(error: Any, fetch: Fetch, path) -> dict[str, Any]:
-    if not isinstance(error, dict):
-        return graphql_error(str(error), None, "DOWNSTREAM_SERVICE_ERROR", service=fetch.service)
+def _well_formed_errors(raw: Any) -> list[dict[str, Any]]:
+    """A subgraph's ``errors`` as the executor reads them: a list of objects whose ``path``, if
+    any, is a list of keys and indexes and whose ``extensions``, if any, is an object. Anything
+    else a subgraph sends there is kept as a message, never trusted as a path."""
+    if raw is None:
+        return []
+    out = []
+    for item in raw if isinstance(raw, list) else [raw]:
+        if not isinstance(item, dict):
+            item = {"message": str(item)}
+        path = item.get("path")
+        if path is not None and not (
+            isinstance(path, list) and all(type(step) in (str, int) for step in path)
+        ):
+            item = {k: v for k, v in item.items() if k != "path"}
+        if not isinstance(item.get("extensions", {}), dict):
+            item = {k: v for k, v in item.items() if k != "extensions"}
+        out.append(item)
+    return out
+
+
+def _subgraph_error(error: dict[str, Any], fetch: Fetch, path) -> dict[str, Any]:
     result: dict[str, Any] = {"message": str(error.get("message", "subgraph error"))}
     if path:
         result["path"] = path

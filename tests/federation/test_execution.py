@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from app.federation.compose import SubgraphSource, compose
 from app.federation.errors import RequestError
 from app.federation.gateway import Gateway, Limits
 from app.federation.http import HTTPClient
 from app.federation.supergraph import load_supergraph
 from tests.federation.world import world_supergraph
-from tests.support import free_port
+from tests.support import ServerThread, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -179,6 +183,46 @@ async def test_subgraph_errors_are_placed_at_the_client_path(gateway):
     assert error["message"] == "health record sealed"
     assert error["path"] == ["person", "conditions"]
     assert error["extensions"]["service"] == "health"
+
+
+PEOPLE_SDL = """extend schema
+  @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+type Query { person(id: ID!): Person }
+type Person @key(fields: "id") { id: ID! name: String }
+"""
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        ["a bare string"],
+        "not a list",
+        {"message": "an object, not a list"},
+        [None],
+        [{"message": "bad path", "path": "person"}],
+        [{"message": "bad path", "path": [{"step": 1}]}],
+        [{"message": "bad extensions", "extensions": "x"}],
+    ],
+)
+async def test_malformed_subgraph_errors_become_plain_errors(sent):
+    async def answer(_request):
+        return JSONResponse({"data": {"person": {"id": "p1", "name": "Ada"}}, "errors": sent})
+
+    server = ServerThread(Starlette(routes=[Route("/graphql", answer, methods=["POST"])]))
+    server.start()
+    gw = Gateway(
+        load_supergraph(compose([SubgraphSource("people", f"{server.url}/graphql", PEOPLE_SDL)]))
+    )
+    try:
+        result = await gw.execute('{ person(id: "p1") { name } }')
+    finally:
+        await gw.aclose()
+        server.stop()
+    assert result["data"] == {"person": {"name": "Ada"}}
+    (error,) = result["errors"]
+    assert isinstance(error["message"], str) and error["message"]
+    assert "path" not in error  # a path the subgraph did not send as a list is not passed on
+    assert error["extensions"] == {"code": "DOWNSTREAM_SERVICE_ERROR", "service": "people"}
 
 
 async def test_null_propagation_stops_at_nullable_field(gateway):
