@@ -10,7 +10,9 @@ A root fetch whose only field finds an entity by its key arguments (``person(id:
 whose follow-up ``_entities`` fetch goes back to the same subgraph is sent as one request when
 an entity preview can say beforehand what that follow-up may select: the representation is
 predicted from the arguments and checked against the object the root field returns; if they
-differ, the follow-up's answer is dropped and it runs as planned.
+differ, the follow-up's answer is dropped and it runs as planned. The ``_entities`` fetches of
+other subgraphs that complete the same object are started beside the root fetch the same way
+(one level of round trips instead of two), each only if the preview answers for it.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class Fetch:
     # ((representation field, argument) pairs); see :func:`pair_follow_ups`.
     follow_up: Fetch | None = None
     follow_up_args: tuple[tuple[str, ArgumentNode | None], ...] = ()
+    # The ``_entities`` fetches of other subgraphs (one per subgraph) that complete the same
+    # object, each with how to predict its representation: started beside the root fetch.
+    beside: tuple[tuple[Fetch, tuple[tuple[str, ArgumentNode | None], ...]], ...] = ()
     # What the executor's hooks derive from this fetch, by hook: computed once, since plans are
     # cached and a fetch is the same object request after request.
     memo: dict[str, Any] = field(default_factory=dict)
@@ -179,11 +184,12 @@ def compile_fetch(group: Group, service: str, url: str, variable_defs: dict[str,
 
 
 def pair_follow_ups(fetches: list[Fetch]) -> None:
-    """Find root fetches whose follow-up can share their request (see the module docstring).
+    """Find root fetches whose follow-ups can start with them (see the module docstring).
 
-    The root fetch must be a query selecting one field; the follow-up an ``_entities`` fetch
-    to the same subgraph, depending on that fetch alone, at that field's path, whose
-    representation holds only key fields the field takes as arguments of the same name."""
+    The root fetch must be a query selecting one field; a follow-up an ``_entities`` fetch
+    depending on that fetch alone, at that field's path, whose representation holds only key
+    fields the field takes as arguments of the same name. The one to the root's own subgraph
+    shares its request (``follow_up``); the first to each other subgraph goes beside it."""
     for root in fetches:
         if root.kind != "root" or root.operation != "query":
             continue
@@ -192,10 +198,10 @@ def pair_follow_ups(fetches: list[Fetch]) -> None:
             continue
         (found,) = fields
         args = {arg.name.value: arg for arg in found.args}
+        beside: dict[str, tuple[Fetch, tuple[tuple[str, ArgumentNode | None], ...]]] = {}
         for follow in fetches:
             if (
                 follow.kind == "entity"
-                and follow.graph == root.graph
                 and follow.stage == root.stage
                 and follow.deps == (root.id,)
                 and follow.path == ((found.key, None),)
@@ -203,22 +209,31 @@ def pair_follow_ups(fetches: list[Fetch]) -> None:
                 and "representations" not in {*root.variable_names, *follow.variable_names}
             ):
                 names = [name for name, _ in follow.simple_inputs if name != "__typename"]
-                if names and set(names) <= follow.key_fields and all(n in args for n in names):
-                    root.follow_up = follow
-                    root.follow_up_args = tuple(
-                        (name, None if name == "__typename" else args[name])
-                        for name, _ in follow.simple_inputs
-                    )
-                    break
+                if not (
+                    names and set(names) <= follow.key_fields and all(n in args for n in names)
+                ):
+                    continue
+                predicted = tuple(
+                    (name, None if name == "__typename" else args[name])
+                    for name, _ in follow.simple_inputs
+                )
+                if follow.graph == root.graph:
+                    if root.follow_up is None:
+                        root.follow_up, root.follow_up_args = follow, predicted
+                elif follow.graph not in beside:
+                    beside[follow.graph] = (follow, predicted)
+        root.beside = tuple(beside.values())
 
 
-def _predicted_representation(fetch: Fetch, variables: dict[str, Any]) -> dict[str, Any] | None:
-    """The follow-up's representation from the root field's arguments, or None when an
+def _predicted_representation(
+    rep_type: str, args: tuple[tuple[str, ArgumentNode | None], ...], variables: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A follow-up's representation from the root field's arguments, or None when an
     argument is not a plain string (a variable's value or a literal)."""
     rep: dict[str, Any] = {}
-    for name, arg in fetch.follow_up_args:
+    for name, arg in args:
         if arg is None:
-            rep[name] = fetch.follow_up.rep_type  # type: ignore[union-attr]
+            rep[name] = rep_type
             continue
         node = arg.value
         if isinstance(node, VariableNode):
@@ -368,10 +383,13 @@ class Executor:
 
     async def _run_batch(self, batch, data, errors, variables, headers, shared, done) -> None:
         if batch[0].kind == "root" and self.entity_preview is not None:
-            fused = [f for f in batch if f.follow_up is not None]
+            fused = [f for f in batch if f.follow_up is not None or f.beside]
             if fused:
-                batch = [f for f in batch if f.follow_up is None]
-                jobs = [self._run_fused(f, data, errors, variables, headers, done) for f in fused]
+                batch = [f for f in batch if f.follow_up is None and not f.beside]
+                jobs = [
+                    self._run_with_follow_ups(f, data, errors, variables, headers, done)
+                    for f in fused
+                ]
                 jobs += [
                     self._run_fetch(f, data, errors, variables, headers, shared) for f in batch
                 ]
@@ -555,17 +573,81 @@ class Executor:
         for error in sub_errors or ():
             errors.append(_subgraph_error(error, fetch, error.get("path")))
 
+    async def _run_with_follow_ups(self, fetch, data, errors, variables, headers, done) -> None:
+        """A root fetch with its follow-ups: the one to its own subgraph in its request, the
+        others beside it; each follow-up the preview does not answer for, or whose answer
+        is for another object, runs as planned."""
+        guesses = []
+        for follow, args in fetch.beside:
+            rep = _predicted_representation(follow.rep_type, args, variables)
+            if rep is not None:
+                guesses.append((follow, rep))
+        if fetch.follow_up is not None:
+            root = self._run_fused(fetch, data, errors, variables, headers, done)
+        else:
+            root = self._run_fetch(fetch, data, errors, variables, headers)
+        if not guesses:
+            await root
+            return
+        answers = await asyncio.gather(
+            root, *(self._run_guess(follow, rep, variables, headers) for follow, rep in guesses)
+        )
+        for (follow, rep), answer in zip(guesses, answers[1:], strict=True):
+            if answer is not None:
+                allowed, entities, sub_errors = answer
+                await self._adopt(
+                    follow,
+                    rep,
+                    allowed,
+                    entities,
+                    sub_errors,
+                    data,
+                    errors,
+                    variables,
+                    headers,
+                    done,
+                )
+
+    async def _preview(self, follow: Fetch, rep: dict[str, Any]) -> frozenset[str] | None | bool:
+        """What the preview lets a predicted follow-up select, or False when it cannot say,
+        refuses something, or lets it select nothing."""
+        chain = (None, follow.path[0][0])
+        preview = await self.entity_preview(EntityRequest(follow, [rep], [[({}, chain)]]))
+        if preview is None or preview.errors:
+            return False
+        allowed = preview.allowed[0]
+        if allowed is not None and not allowed:
+            return False
+        return allowed
+
+    async def _run_guess(self, follow: Fetch, rep: dict[str, Any], variables, headers):
+        """Ask for a predicted follow-up beside its root fetch: (allowed fields, the one
+        entity or None if the call failed, its errors), or None when it was not asked for or
+        its answer is not one entity (it then runs as planned)."""
+        allowed = await self._preview(follow, rep)
+        if allowed is False:
+            return None
+        body_vars = {n: variables[n] for n in follow.variable_names if n in variables}
+        body_vars["representations"] = [rep]
+        query = follow.query if allowed is None else follow.query_for(allowed)
+        body = {"query": query, "variables": body_vars}
+        failed: list[dict[str, Any]] = []
+        result = await self._post(follow, body, failed, [follow.path[0][0]], headers, allowed)
+        if result is None:  # reported if the object is the one predicted, not asked again
+            return allowed, None, failed
+        sub_data = result.get("data")
+        entities = sub_data.get("_entities") if isinstance(sub_data, dict) else None
+        if not isinstance(entities, list) or len(entities) != 1:
+            return None
+        return allowed, entities, result.get("errors") or []
+
     async def _run_fused(self, fetch, data, errors, variables, headers, done) -> None:
         """A root fetch and its follow-up in one request, when the preview allows it; else
         the root fetch alone (the follow-up then runs at its level)."""
         follow: Fetch = fetch.follow_up
-        rep = _predicted_representation(fetch, variables)
-        chain = (None, follow.path[0][0])
-        preview = None
-        if rep is not None:
-            preview = await self.entity_preview(EntityRequest(follow, [rep], [[({}, chain)]]))
-        allowed = preview.allowed[0] if preview is not None else frozenset()
-        if preview is None or (allowed is not None and not allowed) or preview.errors:
+        rep = _predicted_representation(follow.rep_type, fetch.follow_up_args, variables)
+        allowed = False if rep is None else await self._preview(follow, rep)
+        if allowed is False:
             await self._run_fetch(fetch, data, errors, variables, headers)
             return
         names = set(fetch.variable_names) | set(follow.variable_names)
@@ -590,8 +672,28 @@ class Executor:
             )
             target.append(error)
         self._merge_root(fetch, sub_data, root_errors, data, errors)
+        if isinstance(entities, list) and len(entities) == 1:
+            await self._adopt(
+                follow,
+                rep,
+                allowed,
+                entities,
+                follow_errors,
+                data,
+                errors,
+                variables,
+                headers,
+                done,
+            )
+
+    async def _adopt(
+        self, follow, rep, allowed, entities, sub_errors, data, errors, variables, headers, done
+    ) -> None:
+        """Merge a follow-up answered before its object was known, if the root field found
+        exactly the object ``rep`` predicted; otherwise leave the follow-up to run as
+        planned. The entity hook decides (and records) now that the object is known."""
         found = collect(data, follow.path, follow.type_filter)
-        if len(found) != 1 or not isinstance(entities, list) or len(entities) != 1:
+        if len(found) != 1:
             return  # no object, or not one: the follow-up runs as planned, if at all
         obj, chain = found[0]
         if any(
@@ -610,10 +712,17 @@ class Executor:
                         follow, [rep], owners, decision, errors, fetch_vars, headers
                     )
                     return
+        if entities is None:  # the call failed: reported where the planned call's would be
+            errors.extend(sub_errors)
+            return
         self._merge_entities(follow, allowed, entities, owners)
-        for error in follow_errors:
-            path = error["path"]
-            where = [*materialize(chain), *path[2:]] if len(path) >= 2 and path[1] == 0 else None
+        for error in sub_errors:
+            path = error.get("path")
+            where = (
+                [*materialize(chain), *path[2:]]
+                if isinstance(path, list) and len(path) >= 2 and path[1] == 0
+                else None
+            )
             errors.append(_subgraph_error(error, follow, where or materialize(chain)))
 
     def _merge_entities(self, part: Fetch, allowed, entities: list, owners: list) -> None:

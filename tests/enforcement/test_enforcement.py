@@ -263,6 +263,18 @@ def test_key_first_the_owner_is_only_asked_for_permitted_fields_with_a_token_nam
             assert set(claims.fields) == selected
     (health,) = agencies.calls("health")
     assert "medications" in health.query and "diagnoses" not in health.query
+    # Seen lately, with a refusal at health: health is not asked before the key is known,
+    # and is still asked only for what was permitted.
+    agencies.reset()
+    again = gateway.query(
+        "query($id: ID!) { person(id: $id) { givenName diagnoses { code } medications { name } } }",
+        variables={"id": CLEAN},
+    )
+    assert without_receipt(again) == without_receipt(body)
+    (health,) = agencies.calls("health")
+    assert "medications" in health.query and "diagnoses" not in health.query
+    claims = gateway_claims(health, "health", agencies.gateway_public)
+    assert claims.fields == ("Person.medications",)
 
 
 def test_a_person_seen_lately_costs_the_owner_one_call_and_is_still_recorded(
@@ -283,6 +295,11 @@ def test_a_person_seen_lately_costs_the_owner_one_call_and_is_still_recorded(
     assert call.variables["representations"] == [{"__typename": "Person", "id": CLEAN}]
     claims = gateway_claims(call, "human_services", agencies.gateway_public)
     assert claims.fields == ("Person.givenName",)
+    # Health's _entities fetch starts beside it, for the person the argument names, with a
+    # token naming only the permitted field; it is recorded once the person is found.
+    (health,) = agencies.calls("health")
+    assert health.variables["representations"] == [{"__typename": "Person", "id": CLEAN}]
+    assert gateway_claims(health, "health", agencies.gateway_public).fields == ("Person.diagnoses",)
     indexes = set(body["extensions"]["accord"]["entries"])
     released = {
         e["body"]["provider"]: e["body"]["fields"]

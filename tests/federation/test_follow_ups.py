@@ -1,6 +1,7 @@
 """A root field that finds an entity by its key arguments, followed by an ``_entities`` fetch to
-the same subgraph, costs one request when an entity preview says what the follow-up may select;
-the answer must be exactly the one the two requests would give."""
+the same subgraph, costs one request when an entity preview says what the follow-up may select,
+and the ``_entities`` fetches of other subgraphs for that object start beside it; the answer
+must be exactly the one the planned requests would give."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from app.federation.supergraph import load_supergraph
 from tests.federation.subgraphs import Subgraph, SubgraphServer
 
 PEOPLE = {"p1": {"id": "p1", "name": "Ada"}, "p2": {"id": "p2", "name": "Grace"}}
+# People health cannot answer for: one field fails (p3), or its whole answer (p4).
+PATIENTS = {"p3": {"id": "p3", "name": "Mary"}, "p4": {"id": "p4", "name": "Edith"}}
 # A retired id the registry's root field still answers, with the current record; its entity
 # resolver knows the retired record, so a follow-up asked for the argument would be wrong.
 RETIRED = {"old-p1": {"id": "old-p1", "name": "Ada (archived)"}}
@@ -41,14 +44,38 @@ def _entity(rep: dict) -> dict | None:
         return {"id": "broken", "name": _unreadable}
     if rep["id"] == "crash":  # an error for the whole _entities field, nulling the answer
         raise GraphQLError("the registry is failing")
-    return PEOPLE.get(rep["id"]) or RETIRED.get(rep["id"])
+    return PEOPLE.get(rep["id"]) or RETIRED.get(rep["id"]) or PATIENTS.get(rep["id"])
 
 
 def _person(_root, _info, id):
     if id in ("broken", "crash"):
         return {"__typename": "Person", "id": id}
-    found = PEOPLE.get(CURRENT.get(id, id))
+    found = PEOPLE.get(CURRENT.get(id, id)) or PATIENTS.get(id)
     return {"__typename": "Person", **found} if found else None
+
+
+HEALTH = """extend schema
+  @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+type Person @key(fields: "id") { id: ID! diagnosis: String }
+"""
+DIAGNOSES = {"p1": "E11.9", "p2": "J45.909", "old-p1": "archived"}
+
+
+def _health_entity(rep: dict) -> dict | None:
+    if rep["id"] == "p3":
+        return {"id": "p3", "diagnosis": _unreadable}
+    if rep["id"] == "p4":
+        raise GraphQLError("health is failing")
+    found = DIAGNOSES.get(rep["id"])
+    return {"id": rep["id"], "diagnosis": found} if found else None
+
+
+def health() -> Subgraph:
+    return Subgraph(
+        "health",
+        "type Query { _unused: String } type Person { id: ID! diagnosis: String }",
+        entities={"Person": _health_entity},
+    )
 
 
 def registry() -> Subgraph:
@@ -68,7 +95,7 @@ def registry() -> Subgraph:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SubgraphServer]:
-    served = SubgraphServer([registry()]).start()
+    served = SubgraphServer([registry(), health()]).start()
     try:
         yield served
     finally:
@@ -80,7 +107,12 @@ async def gateway(server: SubgraphServer) -> AsyncIterator[Gateway]:
     """A gateway that fetches ``Person.name`` by key only (as enforcement plans it)."""
     server.reset()
     supergraph = load_supergraph(
-        compose([SubgraphSource("registry", server.url("registry"), FEDERATED)])
+        compose(
+            [
+                SubgraphSource("registry", server.url("registry"), FEDERATED),
+                SubgraphSource("health", server.url("health"), HEALTH),
+            ]
+        )
     )
     gw = Gateway(supergraph, options=Options(entity_only=frozenset({("Person", "name")})))
     try:
@@ -178,3 +210,118 @@ async def test_without_a_preview_answer_the_follow_up_waits_for_the_key(gateway,
     root, follow_up = server.subgraphs["registry"].requests
     assert "_entities" not in root["query"] and not re.search(r"\bname\b", root["query"])
     assert follow_up["variables"]["representations"] == [{"__typename": "Person", "id": "p1"}]
+
+
+def _in_order(body: dict) -> dict:
+    """``body`` with its errors sorted by path (GraphQL gives errors no order)."""
+    errors = sorted(body.get("errors", []), key=lambda e: (e.get("path") or [], e["message"]))
+    return {**body, "errors": errors} if errors else body
+
+
+def _sent(server: SubgraphServer) -> dict[str, list[list]]:
+    """Per subgraph, the representations each request carried ([] for a root request)."""
+    return {
+        name: [(r.get("variables") or {}).get("representations", []) for r in sub.requests]
+        for name, sub in server.subgraphs.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("person", "planned_requests", "previewed_requests"),
+    [
+        # Everyone asked at once: the registry's shared request and health's beside it.
+        (
+            "p1",
+            {"registry": [[], ["p1"]], "health": [["p1"]]},
+            {"registry": [["p1"]], "health": [["p1"]]},
+        ),
+        # Nobody found: health's early answer is dropped, nothing of it reaches the client.
+        (
+            "nobody",
+            {"registry": [[]], "health": []},
+            {"registry": [["nobody"]], "health": [["nobody"]]},
+        ),
+        # The root field finds another object than its argument names: health's early answer
+        # (for the argument) is dropped and health is asked about the object found.
+        (
+            "old-p1",
+            {"registry": [[], ["p1"]], "health": [["p1"]]},
+            {"registry": [["old-p1"], ["p1"]], "health": [["old-p1"], ["p1"]]},
+        ),
+        # An error in health's part lands where the planned request would have put it.
+        (
+            "p3",
+            {"registry": [[], ["p3"]], "health": [["p3"]]},
+            {"registry": [["p3"]], "health": [["p3"]]},
+        ),
+        # An error that nulls health's whole answer: health is asked again, as planned, so the
+        # failure is reported once.
+        (
+            "p4",
+            {"registry": [[], ["p4"]], "health": [["p4"]]},
+            {"registry": [["p4"]], "health": [["p4"], ["p4"]]},
+        ),
+    ],
+)
+async def test_other_subgraphs_follow_ups_start_beside_the_root_request(
+    gateway, server, person, planned_requests, previewed_requests
+):
+    query = "query($id: ID!) { person(id: $id) { name diagnosis } }"
+    gateway.executor.entity_preview = None
+    planned = await gateway.execute(query, variables={"id": person})
+    planned_sent = _sent(server)
+    server.reset()
+    gateway.executor.entity_preview = _allow_everything([])
+    previewed = await gateway.execute(query, variables={"id": person})
+    assert _in_order(previewed) == _in_order(planned)
+    ids = {
+        name: [[rep["id"] for rep in reps] for reps in sent] for name, sent in _sent(server).items()
+    }
+    assert ids == previewed_requests
+    assert {
+        name: [[rep["id"] for rep in reps] for reps in sent] for name, sent in planned_sent.items()
+    } == planned_requests
+
+
+async def test_a_follow_up_the_preview_cannot_answer_for_waits_for_the_key(gateway, server):
+    async def only_the_registry(request: EntityRequest) -> EntityDecision | None:
+        if "diagnosis" in {node.name for node in request.fetch.sel.fields.values()}:
+            return None
+        return EntityDecision([None] * len(request.representations))
+
+    gateway.executor.entity_preview = only_the_registry
+    body = await gateway.execute(
+        "query($id: ID!) { person(id: $id) { id name diagnosis } }", variables={"id": "old-p1"}
+    )
+    assert body == {"data": {"person": {"id": "p1", "name": "Ada", "diagnosis": "E11.9"}}}
+    # Health is asked once, after the root field, about the object it found.
+    assert [r["variables"]["representations"] for r in server.subgraphs["health"].requests] == [
+        [{"__typename": "Person", "id": "p1"}]
+    ]
+
+
+async def test_a_failed_call_beside_the_root_is_reported_once_and_not_repeated(server):
+    server.reset()
+    supergraph = load_supergraph(
+        compose(
+            [
+                SubgraphSource("registry", server.url("registry"), FEDERATED),
+                SubgraphSource("health", "http://127.0.0.1:1/graphql", HEALTH),  # refused
+            ]
+        )
+    )
+    gateway = Gateway(supergraph, options=Options(entity_only=frozenset({("Person", "name")})))
+    try:
+        query = "query($id: ID!) { person(id: $id) { name diagnosis } }"
+        planned = await gateway.execute(query, variables={"id": "p1"})
+        planned_calls = gateway.executor.subgraph_requests
+        gateway.executor.entity_preview = _allow_everything([])
+        previewed = await gateway.execute(query, variables={"id": "p1"})
+    finally:
+        await gateway.aclose()
+    assert _in_order(previewed) == _in_order(planned)
+    (error,) = previewed["errors"]
+    assert error["path"] == ["person"]  # where the object health was to complete is
+    assert error["extensions"]["service"] == "health"
+    # Planned: root, registry's follow-up, health. Previewed: the shared request and health.
+    assert planned_calls == 3 and gateway.executor.subgraph_requests - planned_calls == 2
