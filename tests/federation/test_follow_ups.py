@@ -325,3 +325,28 @@ async def test_a_failed_call_beside_the_root_is_reported_once_and_not_repeated(s
     assert error["extensions"]["service"] == "health"
     # Planned: root, registry's follow-up, health. Previewed: the shared request and health.
     assert planned_calls == 3 and gateway.executor.subgraph_requests - planned_calls == 2
+
+
+@pytest.mark.parametrize(
+    ("person", "decided"),
+    [("p1", [["p1"]]), ("nobody", []), ("old-p1", [["p1"]])],
+)
+async def test_the_entity_hook_only_decides_on_objects_the_root_field_found(
+    gateway, server, person, decided
+):
+    """The hook is where enforcement decides and records a disclosure: an early answer for
+    an object the root field did not return must never reach it (nor the client)."""
+    seen: list = []
+
+    async def hook(request: EntityRequest) -> EntityDecision:
+        if request.fetch.service == "health":
+            seen.append([rep["id"] for rep in request.representations])
+        return EntityDecision([None] * len(request.representations))
+
+    gateway.executor.entity_preview = _allow_everything([])
+    gateway.executor.entity_hook = hook
+    body = await gateway.execute(
+        "query($id: ID!) { person(id: $id) { id diagnosis } }", variables={"id": person}
+    )
+    assert seen == decided
+    assert "archived" not in str(body)  # old-p1's own diagnosis is never released
