@@ -6,7 +6,8 @@ agencies (identity and benefits from human services, diagnoses from health, enro
 education), over a pool of people who all consented, so both gateways release the same fields.
 The enforcing gateway authenticates each request (EdDSA bearer token), plans key-first (for
 a person seen in the last 30 seconds, the usual case here, the key-only root field and human
-services' ``_entities`` fetch share one request; otherwise they are two), decides every
+services' ``_entities`` fetch share one request and health's and education's start beside it;
+otherwise the root field goes first), decides every
 (person, agency, category), attaches a gateway token to each subgraph call, and appends a
 disclosure per (person, agency) to a SQLite ledger (group commit, ``synchronous=FULL``) before
 answering.
