@@ -33,6 +33,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -563,6 +564,7 @@ def main() -> int:
     finally:
         for process in processes:
             stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     def summary(results: list[dict]) -> dict:
         return {

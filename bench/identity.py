@@ -61,9 +61,13 @@ def per_call_us(fn, number: int) -> float:
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="accord-bench-identity-") as directory:
+        measure(Path(directory) / "jwks.json")
+
+
+def measure(jwks: Path) -> None:
     logging.disable(logging.WARNING)
     keys = {alg: new_key(alg) for alg in ("EdDSA", "ES256", "RS256")}
-    jwks = Path(tempfile.mkdtemp()) / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk for _, jwk in keys.values()]}))
     issuers = [Issuer(agency="health", issuer=ISSUER, jwks_file=jwks)]
 

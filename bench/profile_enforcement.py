@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -361,6 +362,7 @@ def main() -> int:
         result = asyncio.run(_run(args, workdir, config, people, token))
     finally:
         bench.stop(agencies)
+        shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, indent=2))
     return 0
 
