@@ -263,8 +263,8 @@ def test_key_first_the_owner_is_only_asked_for_permitted_fields_with_a_token_nam
             assert set(claims.fields) == selected
     (health,) = agencies.calls("health")
     assert "medications" in health.query and "diagnoses" not in health.query
-    # Seen lately, with a refusal at health: health is not asked before the key is known,
-    # and is still asked only for what was permitted.
+    # Seen lately, with a refusal at health: health is still asked once, and only for what
+    # was permitted (a refusal keeps the preview from answering for it).
     agencies.reset()
     again = gateway.query(
         "query($id: ID!) { person(id: $id) { givenName diagnoses { code } medications { name } } }",
@@ -295,8 +295,9 @@ def test_a_person_seen_lately_costs_the_owner_one_call_and_is_still_recorded(
     assert call.variables["representations"] == [{"__typename": "Person", "id": CLEAN}]
     claims = gateway_claims(call, "human_services", agencies.gateway_public)
     assert claims.fields == ("Person.givenName",)
-    # Health's _entities fetch starts beside it, for the person the argument names, with a
-    # token naming only the permitted field; it is recorded once the person is found.
+    # Health is asked once, for this person, with a token naming only the permitted field,
+    # and the disclosure is recorded (below). That its call starts beside the shared one is
+    # checked where it can be seen: tests/federation/test_follow_ups.py.
     (health,) = agencies.calls("health")
     assert health.variables["representations"] == [{"__typename": "Person", "id": CLEAN}]
     assert gateway_claims(health, "health", agencies.gateway_public).fields == ("Person.diagnoses",)
