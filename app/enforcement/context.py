@@ -90,6 +90,8 @@ class RequestContext:
     decided_at: int = 0  # ms; every decision of the request is made as of this instant
     pseudonyms: dict[str, str] = field(default_factory=dict)
     decisions: dict[tuple[str, str, str], Decision] = field(default_factory=dict)
+    # (subject, the plan's (provider, category) pairs) whose decisions are all made
+    covered: set[tuple[str, frozenset]] = field(default_factory=set)
     requests: dict[tuple[str, str, str], DecisionRequest] = field(default_factory=dict)
     disclosed: dict[tuple[str, str], Disclosed] = field(default_factory=dict)
     refused: dict[tuple[str, str, str, str], Refused] = field(default_factory=dict)

@@ -136,7 +136,9 @@ class Guard:
             log.error("entity fetch of %s outside an enforced request", fetch.rep_type)
             return EntityDecision([ungoverned] * count)
         try:
-            subjects = await self._pseudonyms(ctx, request.representations, fetch.rep_type)
+            subjects = self._known_pseudonyms(ctx, request.representations, shape.keys)
+            if subjects is None:  # someone not seen lately: look them up off the event loop
+                subjects = await self._pseudonyms(ctx, request.representations, fetch.rep_type)
             self._decide(ctx, fetch, subjects)
         except Exception as exc:  # consent state unreadable: fail closed
             log.error("consent decision failed, withholding governed fields: %s", exc)
@@ -236,22 +238,23 @@ class Guard:
             return {sid: self.pseudonym(sid) for sid in ids}
 
     def _decide(self, ctx: RequestContext, fetch: Fetch, subjects: list[str]) -> None:
-        decisions = ctx.decisions
-        own = self.shape(fetch).pairs
-        unique = [
-            subject
-            for subject in dict.fromkeys(subjects)
-            if any((subject, p, c) not in decisions for p, c in own)
-        ]
+        """Decide every (provider, category) of the plan for each subject not yet decided in
+        this request; a subject's later fetches (and previews) then cost one set lookup."""
+        pairs = self._plan_pairs(ctx, fetch)
+        covered = ctx.covered
+        unique = [s for s in dict.fromkeys(subjects) if (s, pairs) not in covered]
         if not unique:
             return
+        decisions = ctx.decisions
         needed: dict[tuple[str, str, str], None] = {}
-        pairs = self._plan_pairs(ctx, fetch)
         for subject in unique:
             for provider, category in pairs:
                 key = (subject, provider, category)
                 if key not in decisions:
                     needed[key] = None
+        if not needed:
+            covered.update((s, pairs) for s in unique)
+            return
         if ctx.decision_calls == 0 and self.before_decide is not None:
             self.before_decide()
         principal = ctx.principal
@@ -272,6 +275,7 @@ class Guard:
         for key, request, decision in zip(needed, requests, made, strict=True):
             decisions[key] = decision
             ctx.requests[key] = request
+        covered.update((s, pairs) for s in unique)
 
     def _plan_pairs(self, ctx: RequestContext, fetch: Fetch) -> frozenset[tuple[str, str]]:
         """Every (providing agency, category) the request's plan asks about ``fetch``'s
