@@ -83,7 +83,6 @@ class Enforcement:
     ledger_problem: str | None = None  # why the last append failed, for /readyz
     _head: Any = None  # a DBAPI connection for the head-size check
     _autocommit: bool = False
-    _data_version: int | None = None  # SQLite's, as of the last complete check
     _folded_query: str = ""
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
@@ -105,28 +104,17 @@ class Enforcement:
     def sync_registry(self) -> None:
         """Fold consents and contracts other processes committed since the last request, so a
         revocation committed anywhere before a decision changes it. The check is one primary-
-        key read on a connection kept open for it; on SQLite, first ``PRAGMA data_version``,
-        which moves only when another connection commits, so while nothing was committed (the
-        ledger commits a batch per dozen requests or so) even that read is skipped. When the
-        log grew, a range read over the new entries says whether any is of a type the registry
-        folds; only then are they folded (most batches are disclosures, which no decision
-        depends on)."""
+        key read on a connection kept open for it. When the log grew, a range read over the new
+        entries says whether any is of a type the registry folds; only then are they folded
+        (most batches are disclosures, which no decision depends on)."""
         if self._head is None:
             self._head = self.reader.raw_connection()
             self._folded_query = FOLDED_QUERY.format(
                 store.placeholder(self.reader.dialect.paramstyle)
             )
-            self._data_version = None
         folded = self.registry.state.index
-        version = None
         try:
             cursor = self._head.cursor()
-            if self._autocommit:  # SQLite
-                cursor.execute("PRAGMA data_version")
-                version = cursor.fetchone()[0]
-                if version == self._data_version:
-                    cursor.close()
-                    return
             cursor.execute(HEAD_QUERY)
             row = cursor.fetchone()
             relevant = True
@@ -142,17 +130,14 @@ class Enforcement:
             self._head = None
             raise
         if row is None or folded >= row[0]:
-            self._data_version = version
             return
         if not relevant:  # disclosures only: nothing a decision depends on changed
             with self._lock:
                 self.registry.skip(folded, row[0])
-            self._data_version = version
             return
         with self._lock, self.reader.connect() as connection:
             if self.registry.state.index < store.head_size(connection):
                 self.registry.sync(connection)
-        self._data_version = version  # read before the head: a commit since is seen next time
         request = context.current.get()
         if request is not None:  # an admission folded just now changes what the caller is
             request.requester_kind = self.registry.state.agency_kind(request.principal.agency)

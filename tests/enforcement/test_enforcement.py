@@ -85,36 +85,6 @@ def test_a_revocation_committed_between_two_queries_changes_the_second_answer(
         assert entity_queries(agencies, agency) == []  # nothing governed was even asked
 
 
-def test_the_registry_check_reads_the_head_only_after_another_connection_committed(
-    start, ledgered, agencies
-):
-    """On SQLite the check before a request's first decision is ``PRAGMA data_version`` while
-    no other connection has committed; a commit anywhere (the gateway's own ledger process,
-    or here a revocation from another process) makes it read the head and fold."""
-    granted = ledgered.grant(CLEAN, ("human_services",))
-    gateway = start()
-    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
-    enforcement = gateway.app_state["enforcement"]
-    enforcement.sync_registry()  # takes in the disclosure the query committed
-    statements: list[str] = []
-    enforcement._head.driver_connection.set_trace_callback(statements.append)
-    try:
-        enforcement.sync_registry()
-        assert statements == ["PRAGMA data_version"]  # nothing committed since: no head read
-        version = enforcement.registry.state.version
-        ledgered.revoke(granted, recorder="human_services")
-        statements.clear()
-        enforcement.sync_registry()
-    finally:
-        enforcement._head.driver_connection.set_trace_callback(None)
-    assert statements[0] == "PRAGMA data_version" and len(statements) > 1
-    assert enforcement.registry.state.version != version  # the revocation was folded
-    with LogView(f"sqlite:///{gateway.settings.data_dir / 'ledger.db'}") as view:
-        assert enforcement.registry.state.index == view.size
-    after = gateway.query(PROFILE, variables={"id": CLEAN})
-    assert after["data"]["person"] is None
-
-
 def _metric(gateway, name: str) -> float:
     text = gateway.client.get(f"{gateway.server.url}/metrics").text
     (line,) = [row for row in text.splitlines() if row.startswith(name + " ")]
