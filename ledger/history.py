@@ -17,7 +17,7 @@ without this hook) catches up.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,6 +46,8 @@ from sqlmodel import Field, SQLModel
 from ledger import store
 from ledger.entries import Entry, EntryError, decode_entry
 
+AfterCommit = Callable[[], None]
+
 DISCLOSURE = "disclosure"
 DENIAL = "access.denied"
 BREAK_GLASS = "break_glass"
@@ -54,6 +56,9 @@ INDEXED_TYPES = (DISCLOSURE, DENIAL, BREAK_GLASS)
 FOLDED_TYPES = (*INDEXED_TYPES, REVIEWED)
 
 MAX_PAGE = 500
+# Entries the deferred hook notes before it indexes a batch in the batch's own transaction
+# again: a bound on memory, and on how far the index can lag if its flushes keep failing.
+MAX_NOTED = 8192
 DAY_MS = 86_400_000
 
 
@@ -310,11 +315,20 @@ def snapshot(connection: Connection) -> dict[str, list[tuple]]:
 class HistoryIndex:
     """The commit hook that keeps the history tables in step with the log.
 
-    Pass :meth:`on_commit` to ``open_ledger`` (or append it to ``ledger.on_commit``) and call
-    :meth:`sync` once when the log opens: that creates or checks the tables (and their layout)
-    and catches up. If the tables lag the log when a batch arrives, the missing entries are
-    indexed first, so a hook registered late, or a log written meanwhile by a tool without
-    this hook, still ends up complete.
+    Two ways to hook it in. :meth:`on_commit` indexes each batch inside the batch's own
+    transaction. :meth:`defer` (with :meth:`pending` and :meth:`flush` as the log's
+    :class:`~ledger.log.Deferred` work) only notes each committed batch and indexes the noted
+    entries in a transaction of their own while the writer is idle: the index then writes about
+    three quarters of the pages a batch would otherwise commit, off the path of the receipts,
+    and lags the log by the batches not yet flushed (``Ledger.settle`` waits for them). A batch
+    with a ``break_glass.reviewed`` entry, which is checked against the index, is still indexed
+    in its own transaction, after everything noted before it.
+
+    Either way, call :meth:`sync` once when the log opens: that creates or checks the tables
+    (and their layout) and catches up. If the tables lag the log when a batch is indexed, the
+    missing entries are read from the log and indexed first, so a hook registered late, a log
+    written meanwhile by a tool or replica without this hook, or noted entries lost in a crash,
+    still end up indexed.
 
     A batch whose index rows cannot be written fails with :class:`HistoryLayoutError` when the
     cause is the tables themselves (missing, or of another shape), so the log can report why
@@ -328,6 +342,8 @@ class HistoryIndex:
         # its DDL with it.
         self._checked_at: int | None = None
         self._opened = False
+        self._noted: list[Any] = []  # committed entries not yet indexed, in ledger order
+        self._behind = False  # a flush failed: index the next batch in its own transaction
 
     def on_commit(self, connection: Connection, committed: Sequence[Any]) -> None:
         if not committed:
@@ -346,7 +362,63 @@ class HistoryIndex:
             self._checked_at, self._opened = None, False
             raise
 
+    # -- deferred --------------------------------------------------------------------------
+
+    def defer(self, connection: Connection, committed: Sequence[Any]) -> AfterCommit | None:
+        """The commit hook of the deferred way: note the batch once it is durable. A review,
+        or more noted entries than one flush should take, is indexed here and now."""
+        if not committed:
+            return None
+        if (
+            not self._behind
+            and len(self._noted) < MAX_NOTED
+            and all(c.entry.type != REVIEWED for c in committed)
+        ):
+            return lambda: self._noted.extend(committed)
+        # Indexed here: the noted entries before it are read back from the log. After a failed
+        # flush this is also where the batch fails, with the reason, if the tables are broken.
+        self.on_commit(connection, committed)
+        end = committed[-1].index
+
+        def indexed() -> None:
+            self._forget(end)
+            self._behind = False
+
+        return indexed
+
+    def pending(self) -> bool:
+        return bool(self._noted)
+
+    def flush(self, connection: Connection) -> AfterCommit | None:
+        """Index the noted entries (run by the log's writer in a transaction of its own)."""
+        noted = list(self._noted)
+        if not noted:
+            return None
+        store.head_size(connection, lock=True)  # one writer at a time across replicas
+        start = 0
+        try:
+            for position in range(1, len(noted) + 1):  # each run of consecutive indexes
+                if position == len(noted) or noted[position].index != noted[position - 1].index + 1:
+                    self.on_commit(connection, noted[start:position])
+                    start = position
+        except BaseException:
+            self._behind = True
+            raise
+        end = noted[-1].index
+        return lambda: self._forget(end)
+
+    def _forget(self, end: int) -> None:
+        """Drop noted entries up to index ``end``, now indexed."""
+        keep = 0
+        while keep < len(self._noted) and self._noted[keep].index <= end:
+            keep += 1
+        del self._noted[:keep]
+
+    # -- indexing --------------------------------------------------------------------------
+
     def _index(self, connection: Connection, committed: Sequence[Any]) -> None:
+        """Index ``committed`` (consecutive entries of the log), after any entries the tables
+        lack before them; entries the tables already have are skipped."""
         first = committed[0].index
         if not self._opened and (self._checked_at is None or first <= self._checked_at):
             create_tables(connection)
@@ -358,14 +430,19 @@ class HistoryIndex:
             f"UPDATE {head_table.name} SET size = {mark} WHERE id = 1 AND size = {mark}",
             (size, first),
         ).rowcount
-        if not moved:  # the tables lag the log (or are new): index what is missing first
-            done = indexed_size(connection)
-            if done is None or done > first:
-                rebuild(connection, first)
-            elif done < first:
-                _fold(connection, _entries(connection, done, first), strict=False)
+        if moved:
+            _fold(connection, ((c.index, c.entry) for c in committed), strict=True)
+            return
+        done = indexed_size(connection)
+        if done is None or done > store.head_size(connection):
+            rebuild(connection, first)  # new tables, or an index of another log: start again
+            done = first
+        elif done < first:  # the tables lag the log: index what is missing first
+            _fold(connection, _entries(connection, done, first), strict=False)
+            done = first
+        if done < size:  # entries from ``done`` on are not indexed yet (a replica may have)
             _set_indexed_size(connection, size)
-        _fold(connection, ((c.index, c.entry) for c in committed), strict=True)
+            _fold(connection, ((c.index, c.entry) for c in committed if c.index >= done), True)
 
     def sync(self, connection: Connection) -> None:
         """Create or check the tables and catch up with entries committed without this hook

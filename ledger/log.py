@@ -5,8 +5,10 @@ database transaction that inserts the entries, updates the stored tiles, runs th
 hooks of other modules (so their index tables commit atomically with the log) and stores one
 signed checkpoint. Receipts are handed out only after that transaction commits, so anything a
 caller was told is durable; a batch that fails leaves nothing behind and fails every caller in
-it. Several processes may share one PostgreSQL store: each batch locks the head row and catches
-up with what other writers appended before adding its own.
+it. A hook may also leave work for later (:class:`Deferred`): the writer does it in a
+transaction of its own whenever no batch is waiting, off the path of the receipts. Several
+processes may share one PostgreSQL store: each batch locks the head row and catches up with what
+other writers appended before adding its own.
 """
 
 from __future__ import annotations
@@ -37,6 +39,19 @@ from ledger.pseudonym import SecretStore
 AfterCommit = Callable[[], None]
 CommitHook = Callable[[Connection, list["Committed"]], AfterCommit | None]
 AfterCommitHook = Callable[[list["Committed"]], None]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Work a commit hook leaves for the writer's idle moments (the history index's rows):
+    ``pending`` says whether there is any, ``run`` does it inside a transaction of its own and,
+    like a commit hook, may return a step to take once that transaction commits. The work must
+    be derivable from the log alone, because its transaction does not wait for the disk: after
+    a crash the hook redoes it from the log when the log opens."""
+
+    pending: Callable[[], bool]
+    run: Callable[[Connection], AfterCommit | None]
+
 
 MAX_BATCH = 4096
 
@@ -162,6 +177,7 @@ class Ledger:
     on_commit: list[CommitHook] = field(default_factory=list)
     witnesses: list[keys.Verifier] = field(default_factory=list)
     after_commit: list[AfterCommitHook] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
     writable: bool = False
     last_error: str | None = None
 
@@ -170,6 +186,7 @@ class Ledger:
         self._reader_engine: Engine | None = None
         self._state: TreeState | None = None
         self._pending: list[_Request] = []
+        self._settling: list[asyncio.Future[None]] = []  # callers of settle() waiting
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -231,6 +248,10 @@ class Ledger:
             if not request.future.done():
                 request.future.set_exception(LedgerClosed("the ledger is closed"))
         self._pending = []
+        for waiter in self._settling:
+            if not waiter.done():
+                waiter.set_exception(LedgerClosed("the ledger is closed"))
+        self._settling = []
         self.writable = False
         self._executor.shutdown(wait=True)
         self._dispose()
@@ -287,8 +308,67 @@ class Ledger:
                 batch = [r for r in batch if not r.future.cancelled()]
                 if batch:
                     await self._commit(batch)
+            await self._run_deferred()
             if self._closing:
                 return
+
+    async def settle(self) -> None:
+        """Return once the work commit hooks deferred for the batches committed so far is done
+        (the history index has every entry this process appended): a read of what those hooks
+        maintain then sees them all. Raises :class:`LedgerUnavailable` if that work fails."""
+        if self._closing or self._task is None:
+            raise LedgerClosed("the ledger is closed")
+        if not any(d.pending() for d in self.deferred):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append(waiter)
+        self._wake.set()
+        await waiter
+
+    async def _run_deferred(self) -> None:
+        """Do the deferred work while no batch waits; a failure is logged, the work stays
+        pending (a later idle moment retries it) and the callers of :meth:`settle` get it."""
+        waiters, self._settling = self._settling, []
+        error: Exception | None = None
+        if any(d.pending() for d in self.deferred):
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._executor, self._deferred_sync)
+            except Exception as exc:
+                log.error("deferred index work failed, retried later: %s", _short(exc))
+                error = LedgerUnavailable(f"the ledger's indexes could not catch up: {_short(exc)}")
+        for waiter in waiters:
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _deferred_sync(self) -> None:
+        assert self._writer_engine is not None
+        publish: list[AfterCommit] = []
+        with self._writer_engine.connect() as connection:
+            # What deferred work writes can be redone from the log, so its commit need not
+            # wait for the disk; the next batch's commit syncs it along with its own pages.
+            sqlite = connection.dialect.name == "sqlite"
+            raw: Any = connection.connection.dbapi_connection
+            if sqlite:
+                raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with connection.begin():
+                    if not sqlite:
+                        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    for work in self.deferred:
+                        if work.pending():
+                            done = work.run(connection)
+                            if done is not None:
+                                publish.append(done)
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA synchronous=FULL")
+        for done in publish:
+            done()
 
     async def _commit(self, batch: list[_Request]) -> None:
         interrupted: BaseException | None = None

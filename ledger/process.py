@@ -55,7 +55,15 @@ from sqlalchemy import Engine
 from ledger import keys, store
 from ledger.entries import Entry, EntryError
 from ledger.history import HistoryIndex
-from ledger.log import Ledger, LedgerClosed, LedgerError, LedgerUnavailable, Receipt, open_ledger
+from ledger.log import (
+    Deferred,
+    Ledger,
+    LedgerClosed,
+    LedgerError,
+    LedgerUnavailable,
+    Receipt,
+    open_ledger,
+)
 from ledger.pseudonym import SecretStore
 from ledger.registry import Registry
 
@@ -75,6 +83,7 @@ REMOTE_METHODS = frozenset(
         "inclusion_proof",
         "consistency_proof",
         "healthy",
+        "settle",
         "add_cosignature",
         "cosignatures",
     }
@@ -131,7 +140,8 @@ def install_history_index(ledger: Ledger) -> None:
     """Hook the history index in and bring it up to date. The catch-up holds the log's write
     lock (another replica may be appending), so no batch commits while it runs."""
     index = HistoryIndex()
-    ledger.on_commit.append(index.on_commit)
+    ledger.on_commit.append(index.defer)
+    ledger.deferred.append(Deferred(index.pending, index.flush))
     writer = store.make_engine(ledger.url, writer=True)
     try:
         with writer.connect() as connection, connection.begin():
@@ -659,6 +669,11 @@ class LedgerProcess:
 
     async def cosignatures(self, size: int) -> list[str]:
         return await self.call("cosignatures", size)
+
+    async def settle(self) -> None:
+        """Return once the child's deferred index work for what it committed is done (see
+        :meth:`ledger.log.Ledger.settle`)."""
+        await self.call("settle")
 
     async def healthy(self) -> bool:
         """True if the child's last batch committed and its store answers now; a readiness

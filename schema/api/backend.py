@@ -4,7 +4,8 @@ Reads run on a worker thread with their own connection (one transaction per read
 history and the entries it names agree); writes go through the log's group-commit writer, whose
 hooks (consent registry, history index) refuse an entry that breaks their rules before it is
 recorded. The history index runs where the log is written: in the log's own process when the
-gateway runs one (``ledger.process``), else in this one.
+gateway runs one (``ledger.process``), else in this one. It is written while the log's writer
+is idle, just after each batch, so history reads first wait for it (:meth:`read_history`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger import keys, registry, store
 from ledger.consent import Consent
 from ledger.entries import Entry
-from ledger.log import Ledger, LedgerUnavailable, Receipt
+from ledger.log import Ledger, LedgerError, LedgerUnavailable, Receipt
 from ledger.process import LedgerProcess, history_index, install
 from ledger.registry import LedgerState
 
@@ -56,6 +57,15 @@ class Backend:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+    async def read_history(self, function: Callable[[Connection], Any]) -> Any:
+        """:meth:`read` once the history index holds every entry appended so far: the index
+        is written while the log's writer is idle, shortly after each batch commits."""
+        try:
+            await self.ledger.settle()
+        except LedgerError as exc:
+            raise LedgerUnavailable(f"the disclosure history cannot be read: {exc}") from None
+        return await self.read(function)
 
     async def read(self, function: Callable[[Connection], Any]) -> Any:
         def run() -> Any:

@@ -143,10 +143,10 @@ async def history_page(
     if not 1 <= first <= history.MAX_PAGE:
         raise bad_input(f"first must be between 1 and {history.MAX_PAGE}", argument="first")
 
-    page = await ctx.backend.read(lambda c: history.page(c, spec, before, first))
+    page = await ctx.backend.read_history(lambda c: history.page(c, spec, before, first))
 
     async def counter() -> int:
-        return await ctx.backend.read(lambda c: history.count(c, spec))
+        return await ctx.backend.read_history(lambda c: history.count(c, spec))
 
     return page.items, encode_cursor(page.next_before), counter
 
@@ -356,7 +356,7 @@ class AccordQuery:
             since = int((datetime.now(UTC) - timedelta(days=ACTIVITY_DAYS)).timestamp() * 1000)
             if spec.until is None or since < spec.until:
                 spec = HistoryFilter(**{**spec.__dict__, "since": since})
-        rows = await ctx.backend.read(lambda c: history.per_day(c, spec))
+        rows = await ctx.backend.read_history(lambda c: history.per_day(c, spec))
         days: dict[int, dict[str, int]] = {}
         for day, kind, number in rows:
             days.setdefault(day, {})[kind] = number
@@ -474,7 +474,7 @@ async def accounting_rows(ctx: ApiContext, subject: str | None) -> tuple[str, li
                 return items
             before = page.next_before
 
-    items = await ctx.backend.read(run)
+    items = await ctx.backend.read_history(run)
     names = await _names(ctx)
     return pseudonym, [accounting.row(i.index, i.entry, names) for i in items]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ledger import history, keys, store
 from ledger.entries import EntryError
 from ledger.history import HistoryError, HistoryFilter
-from ledger.log import LedgerUnavailable, open_ledger
+from ledger.log import Deferred, LedgerUnavailable, open_ledger
 from tests.audit import world
 
 ORIGIN = "accord.example/ledger"
@@ -223,3 +225,154 @@ async def test_a_first_batch_rolled_back_by_another_hook_leaves_no_gap(tmp_path)
     assert _read(url, history.snapshot) == _read(
         url, lambda c: (history.rebuild(c), history.snapshot(c))[1]
     )
+
+
+# -- the deferred way: indexed while the writer is idle --------------------------------------
+
+
+def _deferred(ledger, index: history.HistoryIndex) -> None:
+    ledger.on_commit.append(index.defer)
+    ledger.deferred.append(Deferred(index.pending, index.flush))
+
+
+def _rebuilt(url):
+    return _read(url, lambda c: (history.rebuild(c), history.snapshot(c))[1])
+
+
+@pytest.mark.anyio
+async def test_deferred_index_catches_up_on_settle_and_equals_a_rebuild(url):
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
+        _deferred(ledger, index)
+        # Appended together, so several batches are noted before the writer is idle.
+        receipts = await asyncio.gather(
+            *(ledger.append(world.disclosure(f"p{n}", ts=world.T0 + n)) for n in range(40))
+        )
+        await ledger.settle()
+        assert not index.pending()
+        assert _read(url, history.indexed_size) == ledger.size
+        found = _read(url, lambda c: history.count(c, HistoryFilter()))
+        assert found == 40
+        at = await _fill(ledger)
+        # The emergency access was only noted when its review arrived: the review's batch
+        # indexes what waits first, so the review finds it, and a second one is refused.
+        await ledger.append(world.review(at["g1"], "justified"))
+        with pytest.raises(EntryError, match="already reviewed"):
+            await ledger.append(world.review(at["g1"], "unjustified"))
+        with pytest.raises(EntryError, match="not an emergency"):
+            await ledger.append(world.review(receipts[0].index, "justified"))
+        await ledger.settle()
+        live = _read(url, history.snapshot)
+    assert _rebuilt(url) == live
+    reviewed = _read(url, lambda c: history.page(c, HistoryFilter(reviewed=True)).items)
+    assert [i.index for i in reviewed] == [at["g1"]]
+
+
+@pytest.mark.anyio
+async def test_a_batch_that_fails_is_never_noted(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    calls = {"n": 0}
+
+    def refuses_second_batch(connection, committed):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the other index is not ready")
+
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
+        _deferred(ledger, index)
+        ledger.on_commit.append(refuses_second_batch)
+        first = await ledger.append(world.disclosure("erin"))
+        with pytest.raises(LedgerUnavailable):
+            await ledger.append(world.disclosure("frank"))
+        third = await ledger.append(world.disclosure("gail"))
+        await ledger.settle()
+    found = _read(url, lambda c: [i.index for i in history.page(c, HistoryFilter()).items])
+    assert found == [third.index, first.index] == [1, 0]
+    assert _read(url, history.snapshot) == _rebuilt(url)
+
+
+@pytest.mark.anyio
+async def test_replicas_on_one_store_leave_one_complete_index(url):
+    """Two logs appending to one store, each indexing its own batches when idle: whichever
+    flushes first indexes the other's entries before its own from the log, and the other
+    skips what is already there."""
+    signer = keys.generate(ORIGIN)
+    first, second = history.HistoryIndex(), history.HistoryIndex()
+    async with (
+        open_ledger(url, signer, ORIGIN) as one,
+        open_ledger(url, signer, ORIGIN) as two,
+    ):
+        _deferred(one, first)
+        _deferred(two, second)
+        for n in range(12):
+            writer = one if n % 3 else two
+            await writer.append(world.disclosure(f"p{n}", ts=world.T0 + n))
+        await asyncio.gather(two.settle(), one.settle())
+        await one.append(world.disclosure("last", ts=world.T0 + 99))
+        await one.settle()
+        assert not first.pending() and not second.pending()
+    live = _read(url, history.snapshot)
+    assert len(live["history_events"]) == 13
+    assert _read(url, history.indexed_size) == 13
+    assert _rebuilt(url) == live
+
+
+@pytest.mark.anyio
+async def test_noted_entries_lost_in_a_crash_are_indexed_when_the_log_opens(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    signer = keys.generate(ORIGIN)
+    index = history.HistoryIndex()
+    async with open_ledger(url, signer, ORIGIN) as ledger:
+        _deferred(ledger, index)
+        await ledger.append(world.disclosure("alice"))
+        await ledger.settle()
+        # Noted, then the process dies before the writer is idle again: nothing flushes them.
+        ledger.deferred.clear()
+        await ledger.append(world.disclosure("bob"))
+        await ledger.append(world.disclosure("carol"))
+    assert _read(url, history.indexed_size) == 1
+    reopened = history.HistoryIndex()
+    engine = store.make_engine(url, writer=True)
+    try:
+        with engine.connect() as connection, connection.begin():
+            reopened.sync(connection)
+    finally:
+        engine.dispose()
+    assert _read(url, history.indexed_size) == 3
+    assert _read(url, history.snapshot) == _rebuilt(url)
+
+
+@pytest.mark.anyio
+async def test_a_failing_flush_fails_settle_and_the_next_batch_says_why(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    index = history.HistoryIndex()
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
+        _deferred(ledger, index)
+        await ledger.append(world.disclosure("alice"))
+        await ledger.settle()
+        _read_write(url, "DROP TABLE history_tags")
+        kept = await ledger.append(world.disclosure("bob"))  # durable: only its index waits
+        with pytest.raises(LedgerUnavailable, match="could not catch up.*history_tags"):
+            await ledger.settle()
+        assert ledger.size == kept.index + 1
+        with pytest.raises(LedgerUnavailable, match="history index tables cannot be written"):
+            await ledger.append(world.disclosure("carol"))
+        assert ledger.size == kept.index + 1
+        # With the tables gone altogether, the next batch rebuilds them from the log.
+        for table in ("history_events", "history_head", "history_layout"):
+            _read_write(url, f"DROP TABLE {table}")
+        await ledger.append(world.disclosure("dave"))
+        await ledger.settle()
+        assert not index.pending()
+    assert _read(url, lambda c: history.count(c, HistoryFilter())) == 3
+    assert _read(url, history.snapshot) == _rebuilt(url)
+
+
+def _read_write(url, statement: str) -> None:
+    engine = store.make_engine(url, writer=True)
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()

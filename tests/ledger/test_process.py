@@ -166,6 +166,7 @@ async def test_hooks_run_in_the_child_and_are_reinstalled_after_a_restart(
         await install(ledger, history_index())  # added while the child runs
         await ledger.append(admission("health", health))
         await ledger.append(disclosure(1))
+        await ledger.settle()  # the history index is written while the writer is idle
         assert read(sqlite_url, registry.indexed_size) == 2
         assert read(sqlite_url, lambda c: c.execute(select(registry.members_table.c.member)).all())
         assert read(sqlite_url, history.indexed_size) == 2
@@ -178,6 +179,7 @@ async def test_hooks_run_in_the_child_and_are_reinstalled_after_a_restart(
         receipt = await ledger.append(disclosure(2))  # a new child, with both hooks
         assert ledger.pid not in (None, first)
         assert receipt.index == 2
+        await ledger.settle()
         assert read(sqlite_url, registry.indexed_size) == 3
         assert read(sqlite_url, history.indexed_size) == 3
         assert [r.idx for r in read(sqlite_url, _events)] == [1, 2]
