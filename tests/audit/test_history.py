@@ -207,14 +207,7 @@ async def test_a_first_batch_rolled_back_by_another_hook_leaves_no_gap(tmp_path)
     log commits is missing from the index."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     index = history.HistoryIndex()
-    calls = {"n": 0}
-
-    def refuses_first_batch(connection, committed):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("the other index is not ready")
-
-    hooks = [index.on_commit, refuses_first_batch]
+    hooks = [index.on_commit, _refusing_batch(1)]
     async with open_ledger(url, keys.generate(ORIGIN), ORIGIN, hooks) as ledger:
         with pytest.raises(LedgerUnavailable):
             await ledger.append(world.disclosure("erin"))
@@ -222,9 +215,23 @@ async def test_a_first_batch_rolled_back_by_another_hook_leaves_no_gap(tmp_path)
         again = await ledger.append(world.disclosure("erin"))
     found = _read(url, lambda c: [i.index for i in history.page(c, HistoryFilter()).items])
     assert found == [again.index, receipt.index]
-    assert _read(url, history.snapshot) == _read(
-        url, lambda c: (history.rebuild(c), history.snapshot(c))[1]
-    )
+    assert _read(url, history.snapshot) == _rebuilt(url)
+
+
+def _refusing_batch(number: int):
+    """A commit hook of another index that fails the ``number``-th batch it sees."""
+    calls = {"n": 0}
+
+    def hook(connection, committed):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise RuntimeError("the other index is not ready")
+
+    return hook
+
+
+def _rebuilt(url):
+    return _read(url, lambda c: (history.rebuild(c), history.snapshot(c))[1])
 
 
 # -- the deferred way: indexed while the writer is idle --------------------------------------
@@ -233,10 +240,6 @@ async def test_a_first_batch_rolled_back_by_another_hook_leaves_no_gap(tmp_path)
 def _deferred(ledger, index: history.HistoryIndex) -> None:
     ledger.on_commit.append(index.defer)
     ledger.deferred.append(Deferred(index.pending, index.flush))
-
-
-def _rebuilt(url):
-    return _read(url, lambda c: (history.rebuild(c), history.snapshot(c))[1])
 
 
 @pytest.mark.anyio
@@ -272,16 +275,9 @@ async def test_deferred_index_catches_up_on_settle_and_equals_a_rebuild(url):
 async def test_a_batch_that_fails_is_never_noted(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     index = history.HistoryIndex()
-    calls = {"n": 0}
-
-    def refuses_second_batch(connection, committed):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("the other index is not ready")
-
     async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
         _deferred(ledger, index)
-        ledger.on_commit.append(refuses_second_batch)
+        ledger.on_commit.append(_refusing_batch(2))
         first = await ledger.append(world.disclosure("erin"))
         with pytest.raises(LedgerUnavailable):
             await ledger.append(world.disclosure("frank"))
