@@ -2,10 +2,11 @@
 
 Disclosures, refusals and emergency accesses are ledger entries; this module mirrors the
 fields people search by (subject pseudonym, requesting and providing agency, purpose, data
-categories, legal basis, time) into index tables, written by the log's commit hook inside the
-same transaction as the entries, so the index never disagrees with the log. Queries page by
-ledger index with a cursor, newest first, and read the entries themselves from the log: the
-index only says *where* to look, the log stays the only record.
+categories, legal basis, time) into index tables, written by the log's commit hook: inside
+each batch's transaction, or (as the gateway's ledger process runs it) just after, while the
+log's writer is idle, so the index holds a prefix of the log and never anything the log does
+not. Queries page by ledger index with a cursor, newest first, and read the entries themselves
+from the log: the index only says *where* to look, the log stays the only record.
 
 A ``break_glass.reviewed`` entry closes the review of the emergency access it names; the hook
 refuses one that names anything else, or an access already reviewed, so the log never records
