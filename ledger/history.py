@@ -344,7 +344,7 @@ class HistoryIndex:
         self._checked_at: int | None = None
         self._opened = False
         self._noted: list[Any] = []  # committed entries not yet indexed, in ledger order
-        self._behind = False  # a flush failed: index the next batch in its own transaction
+        self._behind = False  # a flush did not commit: index the next batch in its own
 
     def on_commit(self, connection: Connection, committed: Sequence[Any]) -> None:
         if not committed:
@@ -380,12 +380,7 @@ class HistoryIndex:
         # flush this is also where the batch fails, with the reason, if the tables are broken.
         self.on_commit(connection, committed)
         end = committed[-1].index
-
-        def indexed() -> None:
-            self._forget(end)
-            self._behind = False
-
-        return indexed
+        return lambda: self._forget(end)
 
     def pending(self) -> bool:
         return bool(self._noted)
@@ -395,25 +390,25 @@ class HistoryIndex:
         noted = list(self._noted)
         if not noted:
             return None
+        # Behind until this transaction commits: if it fails, however, the next batch
+        # indexes itself in its own transaction.
+        self._behind = True
         store.head_size(connection, lock=True)  # one writer at a time across replicas
         start = 0
-        try:
-            for position in range(1, len(noted) + 1):  # each run of consecutive indexes
-                if position == len(noted) or noted[position].index != noted[position - 1].index + 1:
-                    self.on_commit(connection, noted[start:position])
-                    start = position
-        except BaseException:
-            self._behind = True
-            raise
+        for position in range(1, len(noted) + 1):  # each run of consecutive indexes at once
+            if position == len(noted) or noted[position].index != noted[position - 1].index + 1:
+                self.on_commit(connection, noted[start:position])
+                start = position
         end = noted[-1].index
         return lambda: self._forget(end)
 
     def _forget(self, end: int) -> None:
-        """Drop noted entries up to index ``end``, now indexed."""
+        """Drop noted entries up to index ``end``: the index now holds everything to there."""
         keep = 0
         while keep < len(self._noted) and self._noted[keep].index <= end:
             keep += 1
         del self._noted[:keep]
+        self._behind = False
 
     # -- indexing --------------------------------------------------------------------------
 

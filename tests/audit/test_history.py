@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -240,6 +241,23 @@ def _rebuilt(url):
 def _deferred(ledger, index: history.HistoryIndex) -> None:
     ledger.on_commit.append(index.defer)
     ledger.deferred.append(Deferred(index.pending, index.flush))
+
+
+@pytest.mark.anyio
+async def test_settle_returns_only_once_the_deferred_work_is_done(tmp_path):
+    done: list[int] = []
+
+    def slow(connection):
+        time.sleep(0.2)  # on the writer's thread: settle must wait it out
+        done.append(1)
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
+        ledger.deferred.append(Deferred(lambda: not done, slow))
+        await ledger.settle()
+        assert done == [1]
+        await ledger.settle()  # nothing pending: returns at once, runs nothing again
+        assert done == [1]
 
 
 @pytest.mark.anyio
