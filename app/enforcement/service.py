@@ -84,6 +84,7 @@ class Enforcement:
     _head: Any = None  # a DBAPI connection for the head-size check
     _autocommit: bool = False
     _folded_query: str = ""
+    _fresh: bool = False  # the registry was checked in this turn of the event loop
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
 
@@ -103,10 +104,32 @@ class Enforcement:
 
     def sync_registry(self) -> None:
         """Fold consents and contracts other processes committed since the last request, so a
-        revocation committed anywhere before a decision changes it. The check is one primary-
-        key read on a connection kept open for it. When the log grew, a range read over the new
-        entries says whether any is of a type the registry folds; only then are they folded
-        (most batches are disclosures, which no decision depends on)."""
+        revocation committed anywhere before a request reached the gateway changes its
+        decisions. The check is one primary-key read on a connection kept open for it. When the
+        log grew, a range read over the new entries says whether any is of a type the registry
+        folds; only then are they folded (most batches are disclosures, which no decision
+        depends on).
+
+        One check serves every request that decides in the same turn of the event loop: each
+        of them was read from its socket at or before the poll that began the turn, so after
+        anything a client saw committed before sending it, and the check, made during the turn,
+        saw that commit too. The next turn checks again. Call it on the event loop's thread."""
+        if self._fresh:
+            return
+        self._check_registry()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to say when the turn ends: check every time
+            return
+        self._fresh = True
+        loop.call_soon(self._stale)
+
+    def _stale(self) -> None:
+        # Scheduled during the turn that checked, so it runs in the next turn before the
+        # callbacks of anything that turn's poll read.
+        self._fresh = False
+
+    def _check_registry(self) -> None:
         if self._head is None:
             self._head = self.reader.raw_connection()
             self._folded_query = FOLDED_QUERY.format(
