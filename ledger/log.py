@@ -280,6 +280,13 @@ class Ledger:
         return await self._submit(batch)
 
     async def _submit(self, entries: list[Entry]) -> list[Receipt]:
+        return await self.submit(entries)
+
+    def submit(self, entries: list[Entry]) -> asyncio.Future[list[Receipt]]:
+        """Queue ``entries`` as one atomic request (call on the log's event loop); the future
+        gets their receipts once they are durable. Bad entries raise here, before anything
+        is queued. :meth:`append_all` is this, awaited; the ledger's process calls it directly
+        for each append it receives, which spares a task per request."""
         if self._closing or self._task is None:
             raise LedgerClosed("the ledger is closed")
         data = []
@@ -290,7 +297,7 @@ class Ledger:
         future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Request(entries, data, future))
         self._wake.set()
-        return await future
+        return future
 
     async def _writer(self) -> None:
         while True:

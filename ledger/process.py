@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copyreg
+import functools
 import importlib
 import io
 import logging
@@ -297,7 +298,7 @@ class _Server:
         self.config = config
         self.ledger: Ledger | None = None
         self.installed: set[HookSpec] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Future[Any]] = set()  # calls in progress
         self.stopping = asyncio.Event()
         self.channel = _Channel(self._received)
 
@@ -343,9 +344,33 @@ class _Server:
         if self.stopping.is_set():  # what arrived before the stop is still served
             self._reply(call, False, LedgerClosed("the ledger process is stopping"))
             return
+        if name == "append_all" and self.ledger is not None:
+            # The hot path, without a task: queue the entries and answer when they commit.
+            try:
+                (entries,) = args
+                entries = list(entries)
+                appended = self.ledger.submit(entries) if entries else None
+            except Exception as exc:
+                self._reply(call, False, exc)
+                return
+            if appended is None:
+                self._reply(call, True, [])
+                return
+            self.tasks.add(appended)
+            appended.add_done_callback(functools.partial(self._appended, call))
+            return
         task = asyncio.get_running_loop().create_task(self._run(call, name, args))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _appended(self, call: int, appended: asyncio.Future[Any]) -> None:
+        self.tasks.discard(appended)
+        if appended.cancelled():
+            self._reply(call, False, LedgerClosed("the ledger is closed"))
+        elif appended.exception() is not None:
+            self._reply(call, False, appended.exception())
+        else:
+            self._reply(call, True, appended.result())
 
     async def _run(self, call: int, name: str, args: tuple[Any, ...]) -> None:
         ledger = self.ledger
