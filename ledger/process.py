@@ -5,9 +5,10 @@ in the same process, the GIL hand-offs between the event loop and the writer thr
 gateway that records every disclosure therefore runs the real :class:`~ledger.log.Ledger` in
 a child process and talks to it over a socket pair: :class:`LedgerProcess` has the surface of
 ``Ledger`` that request paths use (appends, reads, proofs, cosignatures, health) and turns
-each call into one pickled message (method name and arguments). The child dispatches every
-message as a task of its own, so appends from many concurrent requests still land in one
-group-commit batch.
+each call into one pickled message (method name and arguments). The child queues each append as
+it arrives (answering from its future once the batch commits) and runs every other message as
+a task of its own, so appends from many concurrent requests still land in one group-commit
+batch.
 
 Replies are read on the caller's event loop as the socket becomes readable (no thread), and
 each carries the log's ``size``, ``writable`` and ``last_error``, so those stay plain
@@ -292,7 +293,7 @@ async def _main(sock: socket.socket, config: _Config) -> None:
 
 
 class _Server:
-    """The child's side: the open log, and a task per message."""
+    """The child's side: the open log, a queued append or a task per message."""
 
     def __init__(self, config: _Config) -> None:
         self.config = config
