@@ -270,17 +270,14 @@ class Ledger:
 
     async def append(self, entry: Entry) -> Receipt:
         """Record one entry; returns once it is durable."""
-        return (await self._submit([entry]))[0]
+        return (await self.submit([entry]))[0]
 
     async def append_all(self, entries: Iterable[Entry]) -> list[Receipt]:
         """Record entries atomically (same batch, consecutive indexes): all or none."""
         batch = list(entries)
         if not batch:
             return []
-        return await self._submit(batch)
-
-    async def _submit(self, entries: list[Entry]) -> list[Receipt]:
-        return await self.submit(entries)
+        return await self.submit(batch)
 
     def submit(self, entries: list[Entry]) -> asyncio.Future[list[Receipt]]:
         """Queue ``entries`` as one atomic request (call on the log's event loop); the future
