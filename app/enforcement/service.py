@@ -85,6 +85,7 @@ class Enforcement:
     _autocommit: bool = False
     _folded_query: str = ""
     _fresh: bool = False  # the registry was checked in this turn of the event loop
+    _fresh_thread: int = 0  # the event loop's thread, which alone may rely on _fresh
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
 
@@ -113,15 +114,15 @@ class Enforcement:
         One check serves every request that decides in the same turn of the event loop: each
         of them was read from its socket at or before the poll that began the turn, so after
         anything a client saw committed before sending it, and the check, made during the turn,
-        saw that commit too. The next turn checks again. Call it on the event loop's thread."""
-        if self._fresh:
+        saw that commit too. The next turn checks again. A call from any other thread checks."""
+        if self._fresh and self._fresh_thread == threading.get_ident():
             return
         self._check_registry()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop to say when the turn ends: check every time
             return
-        self._fresh = True
+        self._fresh, self._fresh_thread = True, threading.get_ident()
         loop.call_soon(self._stale)
 
     def _stale(self) -> None:

@@ -67,10 +67,12 @@ async def test_one_check_serves_a_turn_and_the_next_turn_sees_what_committed(
             enforcement.sync_registry()
             assert enforcement.registry.state.consents[granted.id].revoked_index is not None
 
-            # Without a running loop there is no turn to share: every call checks.
+            # Another thread has no turn to share, even while the loop's check stands: it
+            # checks every time.
             folded = enforcement.registry.state.index
             _blocking(ledgered.grant, PERSON, ("health",))
-            await asyncio.to_thread(enforcement.sync_registry)
+            assert enforcement._fresh
+            _blocking(enforcement.sync_registry)  # in the same turn, from another thread
             assert enforcement.registry.state.index > folded
     finally:
         await ledger.close()
