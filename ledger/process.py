@@ -368,10 +368,9 @@ class _Server:
         self.tasks.discard(appended)
         if appended.cancelled():
             self._reply(call, False, LedgerClosed("the ledger is closed"))
-        elif appended.exception() is not None:
-            self._reply(call, False, appended.exception())
-        else:
-            self._reply(call, True, appended.result())
+            return
+        error = appended.exception()
+        self._reply(call, error is None, appended.result() if error is None else error)
 
     async def _run(self, call: int, name: str, args: tuple[Any, ...]) -> None:
         ledger = self.ledger

@@ -84,8 +84,9 @@ class Enforcement:
     _head: Any = None  # a DBAPI connection for the head-size check
     _autocommit: bool = False
     _folded_query: str = ""
-    _fresh: bool = False  # the registry was checked in this turn of the event loop
-    _fresh_thread: int = 0  # the event loop's thread, which alone may rely on _fresh
+    # The event loop's thread while the registry's check made in this turn of the loop stands
+    # (only that thread may rely on it), else None.
+    _checked_on: int | None = None
     _id_prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:22])
     _requests: int = 0
 
@@ -115,20 +116,21 @@ class Enforcement:
         of them was read from its socket at or before the poll that began the turn, so after
         anything a client saw committed before sending it, and the check, made during the turn,
         saw that commit too. The next turn checks again. A call from any other thread checks."""
-        if self._fresh and self._fresh_thread == threading.get_ident():
+        thread = threading.get_ident()
+        if self._checked_on == thread:
             return
         self._check_registry()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop to say when the turn ends: check every time
             return
-        self._fresh, self._fresh_thread = True, threading.get_ident()
+        self._checked_on = thread
         loop.call_soon(self._stale)
 
     def _stale(self) -> None:
         # Scheduled during the turn that checked, so it runs in the next turn before the
         # callbacks of anything that turn's poll read.
-        self._fresh = False
+        self._checked_on = None
 
     def _check_registry(self) -> None:
         if self._head is None:

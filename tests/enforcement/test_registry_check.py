@@ -71,7 +71,7 @@ async def test_one_check_serves_a_turn_and_the_next_turn_sees_what_committed(
             # checks every time.
             folded = enforcement.registry.state.index
             _blocking(ledgered.grant, PERSON, ("health",))
-            assert enforcement._fresh
+            assert enforcement._checked_on == threading.get_ident()
             _blocking(enforcement.sync_registry)  # in the same turn, from another thread
             assert enforcement.registry.state.index > folded
     finally:
