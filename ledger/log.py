@@ -178,6 +178,10 @@ class Ledger:
     witnesses: list[keys.Verifier] = field(default_factory=list)
     after_commit: list[AfterCommitHook] = field(default_factory=list)
     deferred: list[Deferred] = field(default_factory=list)
+    # Commit on the event loop's own thread, blocking it for each batch, instead of on a
+    # writer thread: for a process that does nothing but keep the log (ledger.process), where
+    # a second thread only adds GIL hand-offs and cross-thread wake-ups to every batch.
+    inline_writer: bool = False
     writable: bool = False
     last_error: str | None = None
 
@@ -312,6 +316,7 @@ class Ledger:
                 batch = [r for r in batch if not r.future.cancelled()]
                 if batch:
                     await self._commit(batch)
+                    await self._yield_after_step()
             await self._run_deferred()
             if self._closing:
                 return
@@ -334,10 +339,10 @@ class Ledger:
         pending (a later idle moment retries it) and the callers of :meth:`settle` get it."""
         waiters, self._settling = self._settling, []
         error: Exception | None = None
-        if any(d.pending() for d in self.deferred):
-            loop = asyncio.get_running_loop()
+        ran = any(d.pending() for d in self.deferred)
+        if ran:
             try:
-                await loop.run_in_executor(self._executor, self._deferred_sync)
+                await self._in_writer(self._deferred_sync)
             except Exception as exc:
                 log.error("deferred index work failed, retried later: %s", _short(exc))
                 error = LedgerUnavailable(f"the ledger's indexes could not catch up: {_short(exc)}")
@@ -348,6 +353,22 @@ class Ledger:
                 waiter.set_result(None)
             else:
                 waiter.set_exception(error)
+        if ran:
+            await self._yield_after_step()
+
+    async def _in_writer(self, function: Callable[..., Any], *args: Any) -> Any:
+        if not self.inline_writer:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, function, *args)
+        return function(*args)
+
+    async def _yield_after_step(self) -> None:
+        """With the inline writer, two turns of the loop before the next blocking step: one
+        for the callbacks of the futures the step resolved, one for the writes those callbacks
+        queued (a batch's receipts) and for the appends that arrived meanwhile."""
+        if self.inline_writer:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
 
     def _deferred_sync(self) -> None:
         assert self._writer_engine is not None
@@ -377,8 +398,7 @@ class Ledger:
     async def _commit(self, batch: list[_Request]) -> None:
         interrupted: BaseException | None = None
         try:
-            loop = asyncio.get_running_loop()
-            outcome = await loop.run_in_executor(self._executor, self._commit_sync, batch)
+            outcome = await self._in_writer(self._commit_sync, batch)
         except BaseException as exc:  # unexpected, or the writer was cancelled: fail closed
             error = LedgerUnavailable(f"ledger write failed: {_short(exc)}")
             outcome = {id(r): error for r in batch}
@@ -706,13 +726,22 @@ async def open_ledger(
     on_commit: Sequence[CommitHook] = (),
     witnesses: Sequence[keys.Verifier] = (),
     after_commit: Sequence[AfterCommitHook] = (),
+    inline_writer: bool = False,
 ) -> AsyncIterator[Ledger]:
     """Open (creating if needed) the log at ``url``, signing checkpoints with ``signer``.
 
     ``on_commit`` hooks run inside each batch's transaction (and may return work to do after
     it); ``after_commit`` hooks get the committed entries once the batch is durable, before
     its receipts are released."""
-    ledger = Ledger(url, signer, origin, list(on_commit), list(witnesses), list(after_commit))
+    ledger = Ledger(
+        url,
+        signer,
+        origin,
+        list(on_commit),
+        list(witnesses),
+        list(after_commit),
+        inline_writer=inline_writer,
+    )
     await ledger._open()
     try:
         yield ledger

@@ -55,7 +55,6 @@ from ledger.registry import FOLDED_TYPES, Registry
 log = logging.getLogger("accord.enforcement")
 
 MAX_JUSTIFICATION = 1000
-SWITCH_INTERVAL = 0.0005
 HEAD_QUERY = f"SELECT size FROM {store.head_table.name} WHERE id = 1"
 # Whether entries in [start, end) include one the registry folds (a consent, a contract, a
 # member change); ``{}`` is the driver's placeholder. Most batches are disclosures only.
@@ -373,9 +372,6 @@ def ledger_process(settings: Settings) -> LedgerProcess:
         settings.log_origin,
         [keys.parse_verifier(w.key) for w in settings.witnesses],
         [consent_registry(settings.contract_approvals_required)],
-        # The writer thread there needs the GIL back after each database call; with the
-        # default 5 ms switch interval a busy loop would make every commit wait for it.
-        switch_interval=SWITCH_INTERVAL,
     )
 
 

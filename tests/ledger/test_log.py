@@ -11,7 +11,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, sel
 from ledger import checkpoint as notes
 from ledger import keys, merkle, store
 from ledger.entries import EntryError, new_entry, operator_entry, sign_entry
-from ledger.log import Committed, LedgerUnavailable, open_ledger
+from ledger.log import Committed, Deferred, LedgerUnavailable, open_ledger
 from ledger.verify import verify_store
 from tests.ledger.conftest import ORIGIN
 from tests.ledger.samples import admission, consent, denial, disclosure
@@ -64,6 +64,50 @@ async def test_concurrent_appends_share_batches_and_get_distinct_indexes(
         entries = await ledger.entries(0)
         for receipt in receipts:
             assert merkle.leaf_hash(entries[receipt.index].encode()) == receipt.leaf_hash
+    verify_store(ledger_url, log_signer.verifier)
+
+
+async def test_an_inline_writer_groups_appends_and_releases_receipts_before_deferred_work(
+    ledger_url: str, log_signer: keys.Signer
+) -> None:
+    """The ledger's own process commits on its event loop's thread. Each batch's callers get
+    their receipts (and may append again) before the writer blocks the loop for the next step,
+    so work left for idle moments never holds back receipts of a batch already committed."""
+    order: list[tuple[str, int]] = []
+    noted: list[int] = []
+
+    def note(connection: Connection, committed: list[Committed]):
+        return lambda: noted.extend(c.index for c in committed)
+
+    def index_noted(connection: Connection) -> None:
+        order.append(("indexed", len(noted)))
+        noted.clear()
+
+    async def appender(first: int) -> None:
+        for n in range(first, first + 10):  # one after another: each waits for its receipt
+            receipt = await ledger.append(disclosure(n))
+            order.append(("receipt", receipt.index))
+
+    async with open_ledger(ledger_url, log_signer, ORIGIN, inline_writer=True) as ledger:
+        ledger.on_commit.append(note)
+        ledger.deferred.append(Deferred(lambda: bool(noted), index_noted))
+        await asyncio.gather(*(appender(10 * a) for a in range(20)))
+        await ledger.settle()
+        entries = await ledger.entries(0)
+        batches = ledger.batches
+    assert sorted(e.body["request_id"] for e in entries) == sorted(
+        disclosure(n).body["request_id"] for n in range(200)
+    )
+    assert 10 <= batches < 200  # the appenders' turns shared batches
+    released: set[int] = set()
+    indexed = 0
+    for step, value in order:
+        if step == "receipt":
+            released.add(value)
+        else:
+            indexed += value
+            assert set(range(indexed)) <= released, "idle-time work ran before receipts"
+    assert released == set(range(200)) and indexed == 200
     verify_store(ledger_url, log_signer.verifier)
 
 

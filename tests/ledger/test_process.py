@@ -21,6 +21,7 @@ from ledger import history, keys, merkle, registry, store
 from ledger.entries import Entry, EntryError, operator_entry
 from ledger.log import LedgerError, LedgerUnavailable, open_ledger
 from ledger.process import (
+    HookSpec,
     LedgerProcess,
     consent_registry,
     history_index,
@@ -119,6 +120,22 @@ async def test_concurrent_appends_share_group_commits(
         batches = await ledger.call("batches") - before
         assert 1 <= batches < 200
         assert ledger.size == 200
+
+
+async def test_a_batch_is_answered_before_the_child_turns_to_idle_time_work(
+    sqlite_url: str, log_signer: keys.Signer, tmp_path: Path
+) -> None:
+    """The child commits on its event loop's thread; the receipts of a batch leave before the
+    loop blocks again for the work hooks leave for idle moments (here, work that waits until
+    the test has its receipt: were the receipt held behind it, the work would time out)."""
+    gate, outcome = tmp_path / "gate", tmp_path / "outcome"
+    hook = HookSpec("tests.ledger.gated_hook:install", (str(gate), str(outcome)))
+    async with open_ledger_process(sqlite_url, log_signer, ORIGIN, [hook]) as ledger:
+        receipt = await ledger.append(disclosure(1))
+        gate.touch()
+        await ledger.settle()
+    assert receipt.index == 0
+    assert outcome.read_text().split() == ["opened", "1"]
 
 
 async def test_a_refused_entry_raises_its_error_and_changes_nothing(
