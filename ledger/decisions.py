@@ -137,6 +137,15 @@ class DecisionEngine:
         self, requests: Sequence[DecisionRequest], at: datetime | None = None
     ) -> list[Decision]:
         """A decision for each request, in order, all made against the same state."""
+        return self.decide_within(requests, at)[0]
+
+    def decide_within(
+        self, requests: Sequence[DecisionRequest], at: datetime | None = None
+    ) -> tuple[list[Decision], datetime, datetime]:
+        """:meth:`decide`, and the instants ``[start, end)`` around ``at`` in which the same
+        requests get the same decisions for as long as the state's version stays the same (no
+        consent period of the subjects starts or ends in between): what a caller that keeps
+        decisions itself needs to know to keep them honestly."""
         state = self.state
         if (
             state.version != self._version
@@ -148,7 +157,12 @@ class DecisionEngine:
         contract = state.contract
         index = state.index
         if contract is None:
-            return [_decision(NO_CONTRACT, (), None, index) for _ in requests]
+            return (
+                [_decision(NO_CONTRACT, (), None, index) for _ in requests],
+                _FAR_PAST,
+                _FAR_FUTURE,
+            )
+        start, end = _FAR_PAST, _FAR_FUTURE
         chash = contract.hash
         memo = self._memo if self.memo_enabled else {}
         answers = self._answers if self.memo_enabled else {}
@@ -183,6 +197,8 @@ class DecisionEngine:
             if answer is not None and answer[0].valid_from <= at < answer[0].valid_until:
                 verdicts[n] = answer[1]
                 consent_ids[n] = answer[0].consent_ids
+                start = max(start, answer[0].valid_from)
+                end = min(end, answer[0].valid_until)
                 continue
             if request.category not in CATEGORIES:
                 raise VocabularyError(f"unknown data category {request.category!r}")
@@ -194,6 +210,8 @@ class DecisionEngine:
                 cached = facts_cache[key] = _consent_facts(
                     state.subject_consents(request.subject), request, roles, at
                 )
+            start = max(start, cached.valid_from)
+            end = min(end, cached.valid_until)
             provider_kind = kinds.get(request.provider)
             if provider_kind is None:
                 provider_kind = kinds[request.provider] = state.agency_kind(request.provider)
@@ -234,10 +252,11 @@ class DecisionEngine:
             self.cedar_calls += len(missing)
             for (n, _, _, _), verdict in zip(missing, results, strict=True):
                 verdicts[n] = verdict
-        return [
+        made = [
             _decision(verdict, ids, chash, index)  # type: ignore[arg-type]
             for verdict, ids in zip(verdicts, consent_ids, strict=True)
         ]
+        return made, start, end
 
 
 def _decision(verdict: Verdict, ids: tuple[str, ...], chash: str | None, index: int) -> Decision:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -36,6 +38,21 @@ log = logging.getLogger("accord.enforcement")
 # that a busy person costs no lookup, short enough that an erasure soon stops being used.
 PSEUDONYM_TTL = 30.0
 PSEUDONYM_MEMO = 100_000
+# Outcomes kept per (asker, subject, the plan's pairs); past this many the memo starts afresh.
+OUTCOME_MEMO = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """Every decision a plan needs about one subject for one asker, and while it holds: the
+    registry version it was made against, and the milliseconds ``[start, end)`` outside which
+    a consent period of the subject starts or ends."""
+
+    version: int
+    start: float
+    end: float
+    decisions: dict[tuple[str, str, str], Decision]
+    requests: dict[tuple[str, str, str], DecisionRequest]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,8 @@ class Guard:
         self.state_lock = state_lock or threading.Lock()
         self._memo: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._lookup_lock = threading.Lock()
+        self._outcomes: dict[tuple, _Outcome] = {}
+        self.memo_hits = 0  # decisions answered from the outcomes kept, without the engine
 
     def shape(self, fetch: Fetch) -> _FetchShape:
         """What the guard needs to know about ``fetch`` on every call, computed once (plans
@@ -239,24 +258,20 @@ class Guard:
 
     def _decide(self, ctx: RequestContext, fetch: Fetch, subjects: list[str]) -> None:
         """Decide every (provider, category) of the plan for each subject not yet decided in
-        this request; a subject's later fetches (and previews) then cost one set lookup."""
+        this request; a subject's later fetches (and previews) then cost one set lookup.
+
+        A subject's decisions for the same asker and plan are kept across requests while the
+        registry's version stands and no consent period of the subject starts or ends: the
+        same question against the same state has the same answer, so the engine is asked only
+        when one of those changed (the registry is brought up to date first, as always)."""
         pairs = self._plan_pairs(ctx, fetch)
         covered = ctx.covered
         unique = [s for s in dict.fromkeys(subjects) if (s, pairs) not in covered]
         if not unique:
             return
-        decisions = ctx.decisions
-        needed: dict[tuple[str, str, str], None] = {}
-        for subject in unique:
-            for provider, category in pairs:
-                key = (subject, provider, category)
-                if key not in decisions:
-                    needed[key] = None
-        if not needed:
-            covered.update((s, pairs) for s in unique)
-            return
         if ctx.decision_calls == 0 and self.before_decide is not None:
             self.before_decide()
+        ctx.decision_calls += 1
         principal = ctx.principal
         asker = (
             principal.agency,
@@ -267,14 +282,50 @@ class Guard:
             ctx.justification,
             ctx.court_order,
         )
-        requests = [_question(asker, triple) for triple in needed]
+        decisions = ctx.decisions
+        at = ctx.decided_at
+        outcomes = self._outcomes
         with self.state_lock:  # the ledger's writer thread folds batches into the same state
-            made = self.engine.decide(requests, at=ms_to_datetime(ctx.decided_at))
-        ctx.decision_calls += 1
-        self.metrics.decisions += len(made)
-        for key, request, decision in zip(needed, requests, made, strict=True):
-            decisions[key] = decision
-            ctx.requests[key] = request
+            version = self.engine.state.version
+            needed: dict[tuple[str, str, str], None] = {}
+            fresh: list[str] = []  # subjects with every pair still to decide: kept afterwards
+            for subject in unique:
+                kept = outcomes.get((asker, subject, pairs))
+                if kept is not None and kept.version == version and kept.start <= at < kept.end:
+                    for key, decision in kept.decisions.items():
+                        if key not in decisions:
+                            decisions[key] = decision
+                            ctx.requests[key] = kept.requests[key]
+                    self.metrics.decisions += len(kept.decisions)
+                    self.memo_hits += len(kept.decisions)
+                    continue
+                whole = True
+                for provider, category in pairs:
+                    key = (subject, provider, category)
+                    if key in decisions:
+                        whole = False
+                    else:
+                        needed[key] = None
+                if whole:
+                    fresh.append(subject)
+            if needed:
+                requests = [_question(asker, triple) for triple in needed]
+                made, start, end = self.engine.decide_within(requests, at=ms_to_datetime(at))
+                self.metrics.decisions += len(made)
+                for key, request, decision in zip(needed, requests, made, strict=True):
+                    decisions[key] = decision
+                    ctx.requests[key] = request
+                if len(outcomes) >= OUTCOME_MEMO:
+                    outcomes.clear()
+                window = _milliseconds(start), _milliseconds(end, upper=True)
+                for subject in fresh:
+                    keys = [(subject, provider, category) for provider, category in pairs]
+                    outcomes[(asker, subject, pairs)] = _Outcome(
+                        version,
+                        *window,
+                        {key: decisions[key] for key in keys},
+                        {key: ctx.requests[key] for key in keys},
+                    )
         covered.update((s, pairs) for s in unique)
 
     def _plan_pairs(self, ctx: RequestContext, fetch: Fetch) -> frozenset[tuple[str, str]]:
@@ -403,6 +454,13 @@ def _question(asker: tuple, triple: tuple[str, str, str]) -> DecisionRequest:
     return DecisionRequest(
         agency, kind, user, roles, purpose, *triple, justification=justification, court_order=order
     )
+
+
+def _milliseconds(instant: datetime, upper: bool = False) -> float:
+    """``instant`` in Unix milliseconds, rounded inwards (up for a start, down for an end) so
+    that a window in milliseconds never reaches past the one it stands for."""
+    value = instant.timestamp() * 1000
+    return math.floor(value) if upper else math.ceil(value)
 
 
 def _record(ctx: RequestContext, request: DecisionRequest) -> Disclosed:

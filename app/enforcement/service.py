@@ -295,7 +295,7 @@ class Enforcement:
             {
                 "ledger_size": self.ledger.size,
                 "ledger_writable": 1 if self.ledger.writable and self.ledger_ok else 0,
-                "decision_memo_hits": self.engine.memo_hits,
+                "decision_memo_hits": self.engine.memo_hits + self.guard.memo_hits,
                 "decision_cedar_calls": self.engine.cedar_calls,
             }
         )

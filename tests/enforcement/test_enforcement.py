@@ -3,6 +3,9 @@ tokens. Each test reads what the agencies were asked and what the ledger holds a
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import orjson
 
 from ledger import checkpoint, keys, merkle
@@ -105,6 +108,27 @@ def test_disclosures_keep_decisions_memoised_and_a_consent_after_them_still_coun
     assert _metric(gateway, "accord_decision_memo_hits") > hits
     # A revocation behind a run of disclosures is folded before the next decision.
     ledgered.revoke(granted, recorder="human_services")
+    after = gateway.query(PROFILE, variables={"id": CLEAN})
+    assert after["data"]["person"] is None
+    assert {e["extensions"]["code"] for e in after["errors"]} == {"CONSENT_REQUIRED"}
+
+
+def test_decisions_kept_between_requests_end_with_the_consent_period_they_rest_on(
+    start, ledgered, agencies
+):
+    """The gateway keeps a person's decisions for the next request of the same asker and
+    query while nothing they rest on changes; a consent period ending is such a change even
+    though no entry marks it."""
+    end = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    ledgered.grant(CLEAN, ("human_services",), end=end)
+    gateway = start()
+    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
+    calls = _metric(gateway, "accord_decision_cedar_calls")
+    hits = _metric(gateway, "accord_decision_memo_hits")
+    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
+    assert _metric(gateway, "accord_decision_cedar_calls") == calls
+    assert _metric(gateway, "accord_decision_memo_hits") > hits
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.1)
     after = gateway.query(PROFILE, variables={"id": CLEAN})
     assert after["data"]["person"] is None
     assert {e["extensions"]["code"] for e in after["errors"]} == {"CONSENT_REQUIRED"}
