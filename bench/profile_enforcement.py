@@ -119,7 +119,7 @@ PARTS = (
     ("app.enforcement.service", "Enforcement", "context", "request context"),
     ("app.enforcement.service", "Enforcement", "sync_registry", "registry head check"),
     ("app.enforcement.guard", "Guard", "_decide", "decide (head check and engine included)"),
-    ("ledger.decisions", "DecisionEngine", "decide", "decision engine"),
+    ("ledger.decisions", "DecisionEngine", "decide_within", "decision engine"),
     ("app.enforcement.guard", "Guard", "_apply", "group by permitted fields, note disclosures"),
     ("app.enforcement.tokens", "TokenSigner", "__call__", "gateway tokens"),
     ("app.enforcement.unasked", "UnaskedFieldFilter", "__call__", "prune unasked fields"),
