@@ -94,6 +94,15 @@ def _metric(gateway, name: str) -> float:
     return float(line.split()[1])
 
 
+def _answered_from_memory(gateway) -> None:
+    """The profile is released again with no new Cedar call, from decisions kept in memory."""
+    calls = _metric(gateway, "accord_decision_cedar_calls")
+    hits = _metric(gateway, "accord_decision_memo_hits")
+    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
+    assert _metric(gateway, "accord_decision_cedar_calls") == calls
+    assert _metric(gateway, "accord_decision_memo_hits") > hits
+
+
 def test_disclosures_keep_decisions_memoised_and_a_consent_after_them_still_counts(
     start, ledgered, agencies
 ):
@@ -101,11 +110,7 @@ def test_disclosures_keep_decisions_memoised_and_a_consent_after_them_still_coun
     gateway = start()
     for _ in range(3):  # each answer commits disclosures, which no decision depends on
         assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
-    calls = _metric(gateway, "accord_decision_cedar_calls")
-    hits = _metric(gateway, "accord_decision_memo_hits")
-    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
-    assert _metric(gateway, "accord_decision_cedar_calls") == calls
-    assert _metric(gateway, "accord_decision_memo_hits") > hits
+    _answered_from_memory(gateway)
     # A revocation behind a run of disclosures is folded before the next decision.
     ledgered.revoke(granted, recorder="human_services")
     after = gateway.query(PROFILE, variables={"id": CLEAN})
@@ -123,11 +128,7 @@ def test_decisions_kept_between_requests_end_with_the_consent_period_they_rest_o
     ledgered.grant(CLEAN, ("human_services",), end=end)
     gateway = start()
     assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
-    calls = _metric(gateway, "accord_decision_cedar_calls")
-    hits = _metric(gateway, "accord_decision_memo_hits")
-    assert gateway.query(PROFILE, variables={"id": CLEAN})["data"]["person"]["diagnoses"]
-    assert _metric(gateway, "accord_decision_cedar_calls") == calls
-    assert _metric(gateway, "accord_decision_memo_hits") > hits
+    _answered_from_memory(gateway)
     time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.1)
     after = gateway.query(PROFILE, variables={"id": CLEAN})
     assert after["data"]["person"] is None
