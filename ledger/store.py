@@ -161,6 +161,16 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# How many pages the SQLite WAL may hold before a commit copies them into the database (the
+# default is 1,000). The index pages a batch touches (a subject's, a category's) are touched
+# again by the next batches: the fewer checkpoints, the fewer times each is written back. At
+# 4 kB a page the WAL file grows to about 40 MB and is reused from the start after each
+# checkpoint. In four alternating pairs of bench/enforcement.py --rounds 1 --duration 8, the
+# enforcing gateway answered 2,324, 2,164, 2,069 and 2,227 requests/s with the default and
+# 2,389, 2,459, 2,508 and 2,403 with this.
+WAL_CHECKPOINT_PAGES = 10_000
+
+
 def make_engine(url: str, writer: bool = False) -> Engine:
     """An engine for the ledger store; ``writer`` engines take the write lock on BEGIN."""
     try:
@@ -186,6 +196,7 @@ def make_engine(url: str, writer: bool = False) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -447,6 +447,8 @@ def test_sqlite_stores_run_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        checkpoint_at = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert checkpoint_at == store.WAL_CHECKPOINT_PAGES > 1000  # fewer write-backs
     engine.dispose()
     with pytest.raises(store.StoreError, match="in-memory"):
         store.make_engine("sqlite://")
