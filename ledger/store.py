@@ -169,7 +169,8 @@ def normalize_url(url: str) -> str:
 # pairs of bench/enforcement.py --rounds 1 --duration 8 the enforcing gateway answered 2,324,
 # 2,164, 2,069 and 2,227 requests/s with the default and 2,389, 2,459, 2,508 and 2,403 with
 # this, its median latency falling by 0.4 to 2.6 ms; the ledger process's CPU per request did
-# not change measurably.
+# not change measurably. The price is in the tail: each checkpoint holds up its batch longer
+# (p99 22.4 and 22.5 ms with the default, 31.9 and 33.6 ms with this, two more pairs).
 WAL_CHECKPOINT_PAGES = 10_000
 
 
