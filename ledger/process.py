@@ -140,9 +140,10 @@ def install_consent_registry(ledger: Ledger, approvals_required: int) -> None:
     ledger.on_commit.append(registry.on_commit)
 
 
-def install_history_index(ledger: Ledger) -> None:
-    """Hook the history index in and bring it up to date. The catch-up holds the log's write
-    lock (another replica may be appending), so no batch commits while it runs."""
+def install_history_index(ledger: Ledger) -> HistoryIndex:
+    """Hook the history index in, the deferred way, and bring it up to date; returns it. The
+    catch-up holds the log's write lock (another replica may be appending), so no batch commits
+    while it runs."""
     index = HistoryIndex()
     ledger.on_commit.append(index.defer)
     ledger.deferred.append(Deferred(index.pending, index.flush))
@@ -153,6 +154,7 @@ def install_history_index(ledger: Ledger) -> None:
             index.sync(connection)
     finally:
         writer.dispose()
+    return index
 
 
 async def install(ledger: Ledger | LedgerProcess, hook: HookSpec) -> None:

@@ -11,6 +11,7 @@ from ledger import history, keys, store
 from ledger.entries import EntryError
 from ledger.history import HistoryError, HistoryFilter
 from ledger.log import Deferred, LedgerUnavailable, open_ledger
+from ledger.process import install_history_index
 from tests.audit import world
 
 ORIGIN = "accord.example/ledger"
@@ -238,11 +239,6 @@ def _rebuilt(url):
 # -- the deferred way: indexed while the writer is idle --------------------------------------
 
 
-def _deferred(ledger, index: history.HistoryIndex) -> None:
-    ledger.on_commit.append(index.defer)
-    ledger.deferred.append(Deferred(index.pending, index.flush))
-
-
 @pytest.mark.anyio
 async def test_settle_returns_only_once_the_deferred_work_is_done(tmp_path):
     done: list[int] = []
@@ -262,9 +258,8 @@ async def test_settle_returns_only_once_the_deferred_work_is_done(tmp_path):
 
 @pytest.mark.anyio
 async def test_deferred_index_catches_up_on_settle_and_equals_a_rebuild(url):
-    index = history.HistoryIndex()
     async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
-        _deferred(ledger, index)
+        index = install_history_index(ledger)
         # Appended together, so several batches are noted before the writer is idle.
         receipts = await asyncio.gather(
             *(ledger.append(world.disclosure(f"p{n}", ts=world.T0 + n)) for n in range(40))
@@ -292,9 +287,8 @@ async def test_deferred_index_catches_up_on_settle_and_equals_a_rebuild(url):
 @pytest.mark.anyio
 async def test_a_batch_that_fails_is_never_noted(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    index = history.HistoryIndex()
     async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
-        _deferred(ledger, index)
+        install_history_index(ledger)
         ledger.on_commit.append(_refusing_batch(2))
         first = await ledger.append(world.disclosure("erin"))
         with pytest.raises(LedgerUnavailable):
@@ -312,13 +306,11 @@ async def test_replicas_on_one_store_leave_one_complete_index(url):
     flushes first indexes the other's entries before its own from the log, and the other
     skips what is already there."""
     signer = keys.generate(ORIGIN)
-    first, second = history.HistoryIndex(), history.HistoryIndex()
     async with (
         open_ledger(url, signer, ORIGIN) as one,
         open_ledger(url, signer, ORIGIN) as two,
     ):
-        _deferred(one, first)
-        _deferred(two, second)
+        first, second = install_history_index(one), install_history_index(two)
         for n in range(12):
             writer = one if n % 3 else two
             await writer.append(world.disclosure(f"p{n}", ts=world.T0 + n))
@@ -336,9 +328,8 @@ async def test_replicas_on_one_store_leave_one_complete_index(url):
 async def test_noted_entries_lost_in_a_crash_are_indexed_when_the_log_opens(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     signer = keys.generate(ORIGIN)
-    index = history.HistoryIndex()
     async with open_ledger(url, signer, ORIGIN) as ledger:
-        _deferred(ledger, index)
+        install_history_index(ledger)
         await ledger.append(world.disclosure("alice"))
         await ledger.settle()
         # Noted, then the process dies before the writer is idle again: nothing flushes them.
@@ -346,13 +337,7 @@ async def test_noted_entries_lost_in_a_crash_are_indexed_when_the_log_opens(tmp_
         await ledger.append(world.disclosure("bob"))
         await ledger.append(world.disclosure("carol"))
     assert _read(url, history.indexed_size) == 1
-    reopened = history.HistoryIndex()
-    engine = store.make_engine(url, writer=True)
-    try:
-        with engine.connect() as connection, connection.begin():
-            reopened.sync(connection)
-    finally:
-        engine.dispose()
+    _write(url, history.HistoryIndex().sync)  # what opening the log does
     assert _read(url, history.indexed_size) == 3
     assert _read(url, history.snapshot) == _rebuilt(url)
 
@@ -360,12 +345,11 @@ async def test_noted_entries_lost_in_a_crash_are_indexed_when_the_log_opens(tmp_
 @pytest.mark.anyio
 async def test_a_failing_flush_fails_settle_and_the_next_batch_says_why(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    index = history.HistoryIndex()
     async with open_ledger(url, keys.generate(ORIGIN), ORIGIN) as ledger:
-        _deferred(ledger, index)
+        index = install_history_index(ledger)
         await ledger.append(world.disclosure("alice"))
         await ledger.settle()
-        _read_write(url, "DROP TABLE history_tags")
+        _write(url, "DROP TABLE history_tags")
         kept = await ledger.append(world.disclosure("bob"))  # durable: only its index waits
         with pytest.raises(LedgerUnavailable, match="could not catch up.*history_tags"):
             await ledger.settle()
@@ -375,7 +359,7 @@ async def test_a_failing_flush_fails_settle_and_the_next_batch_says_why(tmp_path
         assert ledger.size == kept.index + 1
         # With the tables gone altogether, the next batch rebuilds them from the log.
         for table in ("history_events", "history_head", "history_layout"):
-            _read_write(url, f"DROP TABLE {table}")
+            _write(url, f"DROP TABLE {table}")
         await ledger.append(world.disclosure("dave"))
         await ledger.settle()
         assert not index.pending()
@@ -383,10 +367,15 @@ async def test_a_failing_flush_fails_settle_and_the_next_batch_says_why(tmp_path
     assert _read(url, history.snapshot) == _rebuilt(url)
 
 
-def _read_write(url, statement: str) -> None:
+def _write(url, change) -> None:
+    """Run ``change`` (an SQL statement, or a function of the connection) in a write
+    transaction of its own on the store."""
     engine = store.make_engine(url, writer=True)
     try:
         with engine.connect() as connection, connection.begin():
-            connection.exec_driver_sql(statement)
+            if isinstance(change, str):
+                connection.exec_driver_sql(change)
+            else:
+                change(connection)
     finally:
         engine.dispose()
