@@ -104,7 +104,12 @@ def main() -> None:
     parser.add_argument("--requests-per-batch", type=int, default=14)
     parser.add_argument("--every", default="1,8,24", help="batches per flush, comma-separated")
     args = parser.parse_args()
-    every = [int(k) for k in args.every.split(",")]
+    try:
+        every = [int(k) for k in args.every.split(",")]
+    except ValueError:
+        parser.error(f"--every takes whole numbers separated by commas, not {args.every!r}")
+    if min(every) < 1 or args.batches < 1 or args.requests_per_batch < 1:
+        parser.error("--every, --batches and --requests-per-batch must be at least 1")
 
     def run(index: bool, k: int) -> float:
         return asyncio.run(cpu_per_request(index, k, args.batches, args.requests_per_batch))
