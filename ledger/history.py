@@ -422,7 +422,8 @@ class HistoryIndex:
         size = committed[-1].index + 1
         # One statement in the usual case: move the head from this batch's start to its end.
         mark = store.placeholder(connection.dialect.paramstyle)
-        moved = connection.exec_driver_sql(
+        moved = store.run(
+            connection,
             f"UPDATE {head_table.name} SET size = {mark} WHERE id = 1 AND size = {mark}",
             (size, first),
         ).rowcount

@@ -450,8 +450,8 @@ def _set_indexed_size(connection: Connection, size: int) -> None:
     # Runs in every append batch: plain text to the driver costs a fraction of a compiled
     # expression.
     mark = store.placeholder(connection.dialect.paramstyle)
-    changed = connection.exec_driver_sql(
-        f"UPDATE {registry_head_table.name} SET size = {mark} WHERE id = 1", (size,)
+    changed = store.run(
+        connection, f"UPDATE {registry_head_table.name} SET size = {mark} WHERE id = 1", (size,)
     ).rowcount
     if not changed:
         connection.execute(insert(registry_head_table), {"id": 1, "size": size})

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
 from ledger import merkle
@@ -206,7 +206,7 @@ def make_engine(url: str, writer: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection) -> None:  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql(begin)
+            run(connection, begin)
 
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -257,13 +257,13 @@ def check_schema(connection: Connection) -> None:
 
 
 def head_size(connection: Connection, lock: bool = False) -> int:
-    query = select(head_table.c.size).where(head_table.c.id == 1)
-    if lock and is_postgres(connection):
-        query = query.with_for_update()
-    size = connection.execute(query).scalar_one_or_none()
-    if size is None:
+    """The committed size of the log. ``lock`` takes the head row for this transaction on
+    PostgreSQL: one writer at a time (SQLite's write transaction already excludes others)."""
+    statement = _HEAD_FOR_UPDATE if lock and is_postgres(connection) else _HEAD
+    row = run(connection, statement).fetchone()
+    if row is None:
         raise StoreError("ledger head row is missing")
-    return size
+    return row[0]
 
 
 # Offsets (in hashes) of inner levels 1..7 within a full tile's ``inner`` column.
@@ -454,12 +454,40 @@ def iter_entry_rows(
 MAX_PARAMETERS = 30_000
 
 
+_HEAD = f"SELECT size FROM {head_table.name} WHERE id = 1"
+_HEAD_FOR_UPDATE = _HEAD + " FOR UPDATE"
+
+
+def run(connection: Connection, statement: str, parameters: Any = (), *, many: bool = False) -> Any:
+    """Run ``statement`` (driver SQL, positional markers) on the connection's driver cursor,
+    inside whatever transaction the connection holds; returns the cursor.
+
+    For the statements every append batch runs. SQLAlchemy's bookkeeping around a statement
+    (execution context, events, result wrapper) costs far more than a short statement itself:
+    on SQLite, ``SELECT 1`` takes about 9 µs through ``exec_driver_sql`` and 0.5 µs on the
+    cursor. Driver errors are raised as SQLAlchemy's own (``OperationalError``,
+    ``IntegrityError``, ...), so callers handle one kind of error whichever way they ran it."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(statement, parameters)
+        else:
+            cursor.execute(statement, parameters)
+    except Exception as exc:
+        dbapi = connection.dialect.loaded_dbapi
+        if not isinstance(exc, dbapi.Error):
+            raise
+        raise DBAPIError.instance(statement, parameters, exc, dbapi.Error) from exc
+    return cursor
+
+
 def store_rows(connection: Connection, table: str, names: str, width: int, rows: list) -> None:
     """INSERT ``rows`` (tuples of ``width`` values) as few multi-row statements (qmark)."""
     step = max(1, MAX_PARAMETERS // width)
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
-        connection.exec_driver_sql(
+        run(
+            connection,
             _rows_statement(table, names, width, len(chunk)),
             tuple(value for row in chunk for value in row),
         )
