@@ -17,6 +17,7 @@ without this hook) catches up.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -404,10 +405,11 @@ class HistoryIndex:
 
     def _forget(self, end: int) -> None:
         """Drop noted entries up to index ``end``: the index now holds everything to there."""
-        keep = 0
-        while keep < len(self._noted) and self._noted[keep].index <= end:
-            keep += 1
-        del self._noted[:keep]
+        noted = self._noted
+        if noted and noted[-1].index <= end:
+            noted.clear()  # the usual case: nothing was noted while the flush ran
+        else:
+            del noted[: bisect.bisect_right(noted, end, key=lambda c: c.index)]
         self._behind = False
 
     # -- indexing --------------------------------------------------------------------------
