@@ -6,7 +6,9 @@ Bodies name pseudonyms, field coordinates and categories, never values.
 
 from __future__ import annotations
 
-from app.enforcement.context import RequestContext
+from typing import Any
+
+from app.enforcement.context import Disclosed, RequestContext
 from ledger.decisions import (
     DRY_RUN_OBLIGATION,
     Decision,
@@ -15,6 +17,16 @@ from ledger.decisions import (
     disclosure_body,
 )
 from ledger.entries import Entry, operator_entry
+
+# A disclosure's body depends on the request only through its id, query hash and instant once
+# its decisions are known, and a person's decisions are the very same objects from request to
+# request while they are kept (see Guard._decide). The rest of the body is therefore built
+# once per (decision request, decisions, fields) and copied. Keys name decisions by id(): the
+# memo holds the decisions themselves, so no id in it can be reused by another object.
+# Templates share their nested lists and dicts with every body copied from them; nothing
+# changes an entry's body once it is built.
+BODY_MEMO = 10_000
+_bodies: dict[tuple, tuple[list[Decision], dict[str, Any]]] = {}
 
 
 def request_entries(ctx: RequestContext) -> list[Entry]:
@@ -25,9 +37,12 @@ def request_entries(ctx: RequestContext) -> list[Entry]:
         "decided_at": ctx.decided_at,
     }
     for record in ctx.disclosed.values():
+        decisions = record.decisions
+        if decisions and not record.unpermitted and not record.break_glass:
+            entries.append(operator_entry("disclosure", _disclosure(record, common)))
+            continue
         coordinates = sorted(record.fields)
         categories = sorted(set(record.fields.values()))
-        decisions = record.decisions
         if decisions:
             body = disclosure_body(
                 record.request, decisions, categories, fields=coordinates, **common
@@ -68,6 +83,24 @@ def request_entries(ctx: RequestContext) -> list[Entry]:
         )
         entries.append(operator_entry("access.denied", body))
     return entries
+
+
+def _disclosure(record: Disclosed, common: dict[str, Any]) -> dict[str, Any]:
+    """The body of the usual disclosure (permitted outright), from its template."""
+    key = (record.request, tuple(map(id, record.decisions)), tuple(record.fields.items()))
+    found = _bodies.get(key)
+    if found is None:
+        template = disclosure_body(
+            record.request,
+            record.decisions,
+            sorted(set(record.fields.values())),
+            fields=sorted(record.fields),
+            **common,
+        )
+        if len(_bodies) >= BODY_MEMO:
+            _bodies.clear()
+        found = _bodies[key] = (list(record.decisions), template)
+    return {**found[1], **common}
 
 
 class _Empty:
