@@ -37,6 +37,14 @@ log = logging.getLogger("accord.server")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+# The young generation's collection threshold. A young collection walks every container
+# allocated since the last one that is still alive, and under load that is the state of the
+# requests in flight, which is not garbage: with Python's default (700) the enforcing gateway
+# collected about 90 times per 1,000 requests and spent 33-44 us of CPU per request doing so
+# at 32 concurrent requests, 104 us at 128 (plain federation: 11 us at 32). Requests leave
+# little cyclic garbage, so a threshold above what the requests in flight hold makes
+# collections rare (at 128 concurrent requests, 4 per 10,000 requests, 5 us per request).
+YOUNG_COLLECTION_THRESHOLD = 20_000
 
 
 def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
@@ -77,6 +85,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
                 # again every few thousand requests.
                 gc.collect()
                 gc.freeze()
+                gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
                 yield
         finally:
             state["enforcement"] = None
