@@ -42,9 +42,11 @@ def test_driver_errors_are_raised_as_sqlalchemy_errors(ledger_url: str) -> None:
                 f"INSERT INTO {store.head_table.name} (id, size) VALUES (1, {mark})",
                 (9,),
             )
-        with pytest.raises((OperationalError, ProgrammingError)) as raised:
-            with engine.begin() as connection:
-                store.run(connection, "SELECT size FROM no_such_table")
+        with (
+            pytest.raises((OperationalError, ProgrammingError)) as raised,
+            engine.begin() as connection,
+        ):
+            store.run(connection, "SELECT size FROM no_such_table")
         assert "no_such_table" in str(raised.value)
         with engine.connect() as connection:
             assert store.head_size(connection) == 0
