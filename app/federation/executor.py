@@ -249,20 +249,11 @@ def _predicted_representation(
 
 
 async def _together(jobs: list[Awaitable[Any]]) -> list[Any]:
-    """Await ``jobs`` concurrently; their results in order. The first runs in the caller's
-    task and only the others get tasks of their own (gather would make one for each, and a
-    task costs more than the bookkeeping of a short job). If the first fails, or the caller is
-    cancelled while it runs, the others are cancelled."""
-    if len(jobs) < 2:
-        return [await job for job in jobs]
-    others = [asyncio.ensure_future(job) for job in jobs[1:]]
-    try:
-        first = await jobs[0]
-    except BaseException:
-        for task in others:
-            task.cancel()
-        raise
-    return [first, *await asyncio.gather(*others)]
+    """Await ``jobs`` concurrently. A single one (the usual case) is awaited directly: gather
+    would first wrap it in a task of its own."""
+    if len(jobs) == 1:
+        return [await jobs[0]]
+    return await asyncio.gather(*jobs)
 
 
 def _simple_inputs(inputs: SelSet) -> tuple[tuple[str, str], ...] | None:
@@ -598,8 +589,8 @@ class Executor:
         if not guesses:
             await root
             return
-        answers = await _together(
-            [root, *(self._run_guess(follow, rep, variables, headers) for follow, rep in guesses)]
+        answers = await asyncio.gather(
+            root, *(self._run_guess(follow, rep, variables, headers) for follow, rep in guesses)
         )
         for (follow, rep), answer in zip(guesses, answers[1:], strict=True):
             if answer is not None:
