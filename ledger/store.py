@@ -2,7 +2,8 @@
 
 SQLite (WAL, ``synchronous=FULL``) is the embedded default and PostgreSQL the production
 backend; the same SQLAlchemy Core statements serve both. Tables are declared with SQLModel and
-written with Core ``executemany`` (ORM objects cost an order of magnitude more per row).
+written with Core statements (ORM objects cost an order of magnitude more per row), except
+the few every append batch runs, which go to the driver's cursor as text (:func:`run`).
 
 Subtree hashes are stored as tiles in the layout of C2SP ``tlog-tiles`` (height 8): tile
 ``(level L, index N)`` holds up to 256 consecutive hashes of complete subtrees of height ``8L``.
