@@ -95,6 +95,18 @@ async def test_concurrent_requests_open_parallel_connections_then_pool_them():
     assert server.connections == 4
 
 
+async def test_a_burst_of_overlapping_calls_keeps_its_connections_for_the_next():
+    # 128 overlapping calls to one agency (128 concurrent requests, each calling it once): a
+    # second burst reuses every connection the first opened instead of reconnecting.
+    async with RawServer(delay=0.05) as server:
+        client = HTTPClient()
+        for _ in range(2):
+            results = await asyncio.gather(*(client.post(server.url, b"1") for _ in range(128)))
+            assert all(r == (200, b'{"data":{"echo":1}}') for r in results)
+        await client.aclose()
+    assert server.connections == 128
+
+
 async def test_chunked_responses_are_read():
     async with RawServer(chunked=True) as server:
         client = HTTPClient()
