@@ -383,8 +383,8 @@ class Ledger:
         it from the pool and giving it back, twice a batch, took about 8% of the ledger
         process's CPU (sampled under the enforcement benchmark). A PostgreSQL connection is
         taken from the pool (and pinged) each time, since a server restart or a dropped link
-        would otherwise fail the next batch. Either way a failure discards the connection:
-        the next use starts from a fresh one."""
+        would otherwise fail the next batch. On SQLite a failure discards the kept
+        connection: the next batch opens a fresh one."""
         assert self._writer_engine is not None
         if self._writer_engine.dialect.name != "sqlite":
             with self._writer_engine.connect() as connection:
