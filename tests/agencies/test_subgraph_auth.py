@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schema import subgraph_auth
 from schema.subgraph_auth import (
     CLAIM_AGENCY,
     CLAIM_FIELDS,
@@ -21,6 +23,7 @@ from schema.subgraph_auth import (
     CLAIM_REQUEST_ID,
     CLAIM_USER,
     STATE_KEY,
+    GatewayAuthMiddleware,
     GatewayClaims,
     GatewayTokenError,
     gateway_claims,
@@ -274,3 +277,56 @@ def test_a_call_without_a_purpose_carries_an_empty_one(key: Ed25519PrivateKey) -
     claims = GatewayClaims(**{**CLAIMS.__dict__, "purpose": "", "fields": ()})
     verified = verify_gateway_token(make_gateway_token(claims, key), [key.public_key()], "health")
     assert verified.purpose == "" and verified.fields == ()
+
+
+def _call(middleware: GatewayAuthMiddleware, token: str) -> tuple[int, GatewayClaims | None]:
+    """One HTTP call through ``middleware``: the status, and the claims the app was given."""
+    seen: list[GatewayClaims] = []
+    sent: list[dict] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(scope["state"][STATE_KEY])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message) -> None:  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    middleware.app = app
+    scope = {
+        "type": "http",
+        "path": "/graphql",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+    }
+    asyncio.run(middleware(scope, receive, send))
+    return sent[0]["status"], (seen[0] if seen else None)
+
+
+def test_the_middleware_checks_a_repeated_token_once_and_refuses_it_once_expired(
+    key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+
+    def counting(token: str, *args, **kwargs) -> GatewayClaims:  # type: ignore[no-untyped-def]
+        checked.append(token)
+        return verify_gateway_token(token, *args, **kwargs)
+
+    monkeypatch.setattr(subgraph_auth, "verify_gateway_token", counting)
+    middleware = GatewayAuthMiddleware(None, [key.public_key()], "health", leeway=0)  # type: ignore[arg-type]
+    token = make_gateway_token(CLAIMS, key, lifetime=1)
+
+    for _ in range(3):
+        status, claims = _call(middleware, token)
+        assert status == 200 and claims is not None and claims.agency == "education"
+    assert checked == [token]  # one signature check for three calls
+
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert _call(middleware, tampered) == (401, None)
+
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    assert _call(middleware, token) == (401, None)  # checked again, and now expired
+    assert checked == [token, tampered, token]
