@@ -257,10 +257,15 @@ def check_schema(connection: Connection) -> None:
         )
 
 
+# The log's committed size, as driver SQL (no parameters, so any driver's marker style).
+HEAD_QUERY = f"SELECT size FROM {head_table.name} WHERE id = 1"
+_HEAD_FOR_UPDATE = HEAD_QUERY + " FOR UPDATE"
+
+
 def head_size(connection: Connection, lock: bool = False) -> int:
     """The committed size of the log. ``lock`` takes the head row for this transaction on
     PostgreSQL: one writer at a time (SQLite's write transaction already excludes others)."""
-    statement = _HEAD_FOR_UPDATE if lock and is_postgres(connection) else _HEAD
+    statement = _HEAD_FOR_UPDATE if lock and is_postgres(connection) else HEAD_QUERY
     row = run(connection, statement).fetchone()
     if row is None:
         raise StoreError("ledger head row is missing")
@@ -453,10 +458,6 @@ def iter_entry_rows(
 
 # SQLite allows 32,766 parameters per statement (since 3.32); stay well below.
 MAX_PARAMETERS = 30_000
-
-
-_HEAD = f"SELECT size FROM {head_table.name} WHERE id = 1"
-_HEAD_FOR_UPDATE = _HEAD + " FOR UPDATE"
 
 
 def run(connection: Connection, statement: str, parameters: Any = (), *, many: bool = False) -> Any:

@@ -55,7 +55,6 @@ from ledger.registry import FOLDED_TYPES, Registry
 log = logging.getLogger("accord.enforcement")
 
 MAX_JUSTIFICATION = 1000
-HEAD_QUERY = f"SELECT size FROM {store.head_table.name} WHERE id = 1"
 # Whether entries in [start, end) include one the registry folds (a consent, a contract, a
 # member change); ``{}`` is the driver's placeholder. Most batches are disclosures only.
 FOLDED_QUERY = (
@@ -140,7 +139,7 @@ class Enforcement:
         folded = self.registry.state.index
         try:
             cursor = self._head.cursor()
-            cursor.execute(HEAD_QUERY)
+            cursor.execute(store.HEAD_QUERY)
             row = cursor.fetchone()
             relevant = True
             if row is not None and folded < row[0]:
