@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -491,7 +492,7 @@ def store_rows(connection: Connection, table: str, names: str, width: int, rows:
         run(
             connection,
             _rows_statement(table, names, width, len(chunk)),
-            tuple(value for row in chunk for value in row),
+            tuple(chain.from_iterable(chunk)),
         )
 
 
