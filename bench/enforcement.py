@@ -456,6 +456,8 @@ def main() -> int:
     parser.add_argument("--agencies", help=argparse.SUPPRESS)
     parser.add_argument("--loader", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.agency_delay_ms < 0:
+        parser.error("--agency-delay-ms must not be negative")
     if args.agencies:
         return _agencies_main(
             [int(p) for p in args.agencies.split(",")], args.agency_delay_ms / 1000
