@@ -58,6 +58,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state["gateway"] is None and settings.supergraph is None:
             raise SupergraphError("no supergraph configured (--supergraph or ACCORD_SUPERGRAPH)")
+        thresholds = gc.get_threshold()  # the collector is the process's: given back at shutdown
         try:
             async with contextlib.AsyncExitStack() as stack:
                 ledger, starting = None, None
@@ -89,6 +90,8 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Starlette:
                 yield
         finally:
             state["enforcement"] = None
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
             if state["gateway"] is not None:
                 await state["gateway"].aclose()
 

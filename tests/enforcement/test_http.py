@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -14,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.demo_idp import issuer_name
-from tests.enforcement.world import NOTABLE
+from app.server import YOUNG_COLLECTION_THRESHOLD
+from tests.enforcement.world import NOTABLE, stop
 
 QUERY = '{ person(id: "%s") { givenName } }' % NOTABLE["adult"]  # noqa: UP031
 
@@ -176,3 +178,17 @@ def test_with_the_gateways_own_api_composed_in_it_is_ready_and_enforces(
         assert body["data"]["person"]["givenName"] and body["extensions"]["accord"]["entries"]
     finally:
         stop(gateway)
+
+
+def test_the_gateway_raises_the_collectors_threshold_while_it_runs_and_restores_it(
+    start, ledgered, agencies
+):
+    before = gc.get_threshold()
+    gateway = start()
+    try:
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
+        assert gc.get_freeze_count() > 0  # what start-up built is out of the collector's way
+    finally:
+        stop(gateway)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
