@@ -29,7 +29,10 @@ in latency rather than what it costs the gateway in CPU. The target is for the d
 
 Prints JSON: per mode requests/s, p50/p99 latency, errors, CPU per request of the gateway, its
 ledger process, the agencies and the load generator, and agency calls per request; the
-enforced/plain throughput ratio (target: at least 0.85) and what the ledger recorded.
+enforced/plain throughput ratio (target: at least 0.85), what the ledger recorded, and the
+target's budget: the CPU per request each core could spend at 0.85 of plain throughput, neither
+busier than the busier core of the enforcing run, and how far the gateway and the ledger
+process are over it.
 """
 
 from __future__ import annotations
@@ -445,6 +448,31 @@ def prepare_ledger(workdir: Path, people: list[str]) -> None:
         )
 
 
+def target_budget(plain: dict, enforced: dict, target: float) -> dict:
+    """What each core may spend per enforced request for ``target`` x plain throughput, if
+    neither is busier than the busier of the two was in the enforcing run: the gap the
+    measured CPU per request leaves on either side of the machine (the gateway's core; the
+    other one, shared by the ledger process, the agencies and the load generator)."""
+    wanted = target * plain["requests_per_second"]
+    served = enforced["requests_per_second"]
+    if not wanted or not served:
+        return {}
+    gateway = enforced["gateway_cpu_us_per_request"]
+    ledger = enforced["ledger_process_cpu_us_per_request"]
+    neighbours = enforced["agencies_cpu_us_per_request"] + enforced["loader_cpu_us_per_request"]
+    busiest = max(gateway, ledger + neighbours) * served  # µs of CPU per second
+    per_core = busiest / wanted
+    return {
+        "requests_per_second": round(wanted),
+        "core_busy_share": round(busiest / 1e6, 3),
+        "gateway_cpu_us_per_request": round(per_core, 1),
+        "gateway_added_over_plain_us": round(per_core - plain["gateway_cpu_us_per_request"], 1),
+        "gateway_over_budget_us": round(gateway - per_core, 1),
+        "ledger_process_cpu_us_per_request": round(per_core - neighbours, 1),
+        "ledger_process_over_budget_us": round(ledger - (per_core - neighbours), 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
@@ -654,6 +682,7 @@ def main() -> int:
                 "enforcement_cost_percent": round((1 - ratio) * 100, 1),
                 "target_cost_percent": 15,
                 "meets_target": ratio >= 0.85,
+                "target_budget": target_budget(plain, enforced, 0.85),
                 "ledger_entries_total": ledger_size,  # setup and warm-up included
             },
             indent=2,
