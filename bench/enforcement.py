@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import statistics
@@ -484,8 +485,8 @@ def main() -> int:
     parser.add_argument("--agencies", help=argparse.SUPPRESS)
     parser.add_argument("--loader", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.agency_delay_ms < 0:
-        parser.error("--agency-delay-ms must not be negative")
+    if not (math.isfinite(args.agency_delay_ms) and args.agency_delay_ms >= 0):
+        parser.error("--agency-delay-ms must be a finite number of milliseconds, 0 or more")
     if args.agencies:
         return _agencies_main(
             [int(p) for p in args.agencies.split(",")], args.agency_delay_ms / 1000
